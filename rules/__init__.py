@@ -1,0 +1,1 @@
+"""Declarative mappings from Keras to PyTorch: the data the translator's engine reads."""

@@ -1,0 +1,780 @@
+"""Rewrites a parsed Keras script into the equivalent PyTorch script, keeping the user's own code."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import libcst as cst
+from libcst.helpers import parse_template_expression
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from . import support
+from .hooks import LayerContext, Unsupported
+from .ir import ModelInfo
+from .model import BASE_ARGS, LayerError, ModelBuild, SequentialBuilder, bind, map_args
+from .names import NameTable, dotted
+from .report import NOTE, TODO, WARNING, Diagnostic, Stats
+from .rules import REQUIRED, RuleSet
+from .shapes import code, literal, shape_from_node
+
+SEQUENTIAL = "keras.Sequential"
+INPUT_KEYS = {"keras.Input", "keras.layers.InputLayer"}
+TODO_MARK = "TODO(keras2torch)"
+FIT_ARGS = ("x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split",
+            "validation_data", "shuffle", "class_weight", "sample_weight", "initial_epoch")
+FIT_SUPPORTED = {"x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split",
+                 "validation_data", "shuffle", "initial_epoch"}
+EVAL_ARGS = ("x", "y", "batch_size", "verbose")
+PREDICT_ARGS = ("x", "batch_size", "verbose")
+SAVED_SUFFIX = re.compile(r"\.(keras|h5|hdf5)$")
+
+
+def _is_call_to(node: cst.BaseExpression, names: NameTable, key: str | set[str]) -> bool:
+    keys = {key} if isinstance(key, str) else key
+    return isinstance(node, cst.Call) and names.resolve(node.func) in keys
+
+
+def _single_target(stmt: cst.BaseStatement) -> tuple[str, cst.BaseExpression] | None:
+    """`name = value` as (name, value), or None."""
+    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
+        small = stmt.body[0]
+        if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
+            return small.targets[0].target.value, small.value
+    return None
+
+
+def _method_call(stmt: cst.BaseStatement) -> tuple[str, str, cst.Call] | None:
+    """`var.method(...)` as a whole expression statement."""
+    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Expr):
+        call = stmt.body[0].value
+        if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and isinstance(call.func.value, cst.Name):
+            return call.func.value.value, call.func.attr.value, call
+    return None
+
+
+def class_name_for(variable: str, taken: set[str]) -> str:
+    base = "".join(part.capitalize() for part in re.split(r"_+", variable) if part) or "Model"
+    if not base.endswith(("Model", "Net")):
+        base += "Model" if base != "Model" else ""
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}{n}", n + 1
+    taken.add(name)
+    return name
+
+
+@dataclass
+class Construction:
+    """A `var = Sequential(...)` statement and what the rest of the script does with it."""
+
+    variable: str
+    node: cst.Call
+    function: str | None
+    layers: list[cst.Call] = field(default_factory=list)
+    adds: list[cst.CSTNode] = field(default_factory=list)  # the .add statements
+    loss: cst.BaseExpression | None = None
+    head: str = ""
+
+
+class Analyzer(cst.CSTVisitor):
+    """First pass: imports, model constructions, the functions that return them, compile losses."""
+
+    def __init__(self, rules: RuleSet, names: NameTable):
+        self.rules = rules
+        self.names = names
+        self.functions: list[str] = []
+        self.constructions: list[Construction] = []
+        self.model_vars: set[str] = set()
+        self.model_functions: dict[str, Construction] = {}
+        self.var_sources: dict[str, Construction] = {}
+        self.losses: dict[str, cst.BaseExpression] = {}
+        self.summaries: set[str] = set()
+        self.optimizer_vars: set[str] = set()
+        self.function_nodes: dict[str, cst.FunctionDef] = {}
+
+    def visit_Import(self, node: cst.Import) -> None:
+        self.names.bind_import(node)
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        self.names.bind_import(node)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.functions.append(node.name.value)
+        self.function_nodes[node.name.value] = node
+
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.functions.pop()
+
+    def visit_Return(self, node: cst.Return) -> None:
+        if self.functions and isinstance(node.value, cst.Name) and node.value.value in self.var_sources:
+            self.model_functions[self.functions[-1]] = self.var_sources[node.value.value]
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
+            return
+        var = node.targets[0].target.value
+        value = node.value
+        if _is_call_to(value, self.names, SEQUENTIAL):
+            c = Construction(var, value, self.functions[-1] if self.functions else None)
+            self.constructions.append(c)
+            self.model_vars.add(var)
+            self.var_sources[var] = c
+        elif isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value in self.model_functions:
+            self.model_vars.add(var)
+            self.var_sources[var] = self.model_functions[value.func.value]
+        elif isinstance(value, cst.Call) and (self.names.resolve(value.func) or "").startswith("keras.optimizers."):
+            self.optimizer_vars.add(var)
+        elif isinstance(value, (cst.Name, cst.Attribute)):
+            self.names.bind_assignment(var, value)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if isinstance(node.func, cst.Attribute) and isinstance(node.func.value, cst.Name):
+            var, method = node.func.value.value, node.func.attr.value
+            if var not in self.var_sources:
+                return
+            source = self.var_sources[var]
+            if method == "add" and node.args:
+                source.layers.append(node.args[0].value)  # type: ignore[arg-type]
+            elif method == "compile" and source.loss is None:
+                for i, arg in enumerate(node.args):
+                    if (arg.keyword and arg.keyword.value == "loss") or (arg.keyword is None and i == 1):
+                        source.loss = arg.value
+            elif method == "summary":
+                self.summaries.add(id(source))
+
+
+class Translator(cst.CSTTransformer):
+    """Second pass: rewrites blocks statement by statement, bottom-up."""
+
+    def __init__(self, rules: RuleSet, names: NameTable, analysis: Analyzer, path: str):
+        self.rules = rules
+        self.names = names
+        self.an = analysis
+        self.path = path
+        self.pending: list[tuple[cst.CSTNode, str, str, str]] = []  # node, severity, rule, message
+        self.support: set[str] = set()
+        self.imports: set[str] = set()
+        self.models: list[ModelInfo] = []
+        self.builds: dict[int, ModelBuild] = {}  # id(Construction) -> build
+        self.failed: set[int] = set()
+        self.class_names: set[str] = set()
+        self.uids: Counter = Counter()
+        self.hoisted: dict[int, list[cst.BaseStatement]] = {}
+        self.top: cst.CSTNode | None = None
+        self.depth = 0
+        self.function_stack: list[cst.FunctionDef] = []
+        self.stats = Stats()
+        self.todo_lines: dict[int, list[str]] = {}
+        self._prepare_models()
+
+    # -- diagnostics -------------------------------------------------------------------------
+    def diag(self, node: cst.CSTNode, severity: str, rule: str, message: str) -> None:
+        self.pending.append((node, severity, rule, message))
+        if severity == TODO:
+            self.stats = self.stats + Stats(left=1)
+
+    # -- models ------------------------------------------------------------------------------
+    def _layer_calls(self, c: Construction) -> tuple[list[tuple[cst.Call, str]], object]:
+        elements: list[cst.BaseExpression] = []
+        name_arg = None
+        for i, arg in enumerate(c.node.args):
+            if (arg.keyword is None and i == 0) or (arg.keyword and arg.keyword.value == "layers"):
+                if not isinstance(arg.value, (cst.List, cst.Tuple)):
+                    raise LayerError("the layer list must be written out in the call", arg.value)
+                for el in arg.value.elements:
+                    if isinstance(el, cst.StarredElement):
+                        raise LayerError("a starred layer list cannot be read statically", el)
+                    elements.append(el.value)
+            elif arg.keyword and arg.keyword.value == "name":
+                name_arg = arg.value
+            elif not (arg.keyword and arg.keyword.value in ("trainable",)):
+                raise LayerError(f"Sequential argument `{code(arg)}` is not supported", arg)
+        elements.extend(c.layers)
+        calls: list[tuple[cst.Call, str]] = []
+        input_shape = None
+        for el in elements:
+            key = self.names.resolve(el.func) if isinstance(el, cst.Call) else None
+            if key is None and isinstance(el, cst.Call):
+                key = self.names.resolve_star(el.func, {f"keras.layers.{k}" for k in self.rules.layers}
+                                              | INPUT_KEYS)
+                if key:
+                    self.diag(el, WARNING, "star-import", f"`{code(el.func)}` resolved through a star import")
+            if key in INPUT_KEYS and not calls:
+                input_shape = self._input_layer_shape(el)  # type: ignore[arg-type]
+                continue
+            if not key or not key.startswith("keras.layers.") or key.rsplit(".", 1)[1] not in self.rules.layers:
+                what = key.rsplit(".", 1)[1] if key else code(el)[:60]
+                raise LayerError(f"layer `{what}` has no rule", el)
+            calls.append((el, key))  # type: ignore[arg-type]
+        return calls, (input_shape, name_arg)
+
+    def _input_layer_shape(self, call: cst.Call):
+        args = bind(call, (("shape", "None"),), {"input_shape": "shape"}, {})
+        if "shape" in args:
+            return shape_from_node(args["shape"])
+        if "batch_shape" in args or "batch_input_shape" in args:
+            shape = shape_from_node(args.get("batch_shape") or args["batch_input_shape"])
+            return shape[1:] if shape else None
+        return None
+
+    def _prepare_models(self) -> None:
+        for c in self.an.constructions:
+            try:
+                calls, (input_shape, name_arg) = self._layer_calls(c)
+                fold = self._fold_for(c, calls)
+                keras_name = "sequential"
+                n = self.uids["sequential"]
+                self.uids["sequential"] += 1
+                keras_name = keras_name if n == 0 else f"sequential_{n}"
+                if name_arg is not None:
+                    try:
+                        keras_name = str(literal(name_arg))
+                    except ValueError:
+                        pass
+                cls = class_name_for(c.variable if c.function is None else c.function.removeprefix("build_")
+                                     .removeprefix("create_").removeprefix("make_") or c.variable, self.class_names)
+                builder = SequentialBuilder(self.rules, self.uids)
+                where = f"built in `{c.function}()`" if c.function else f"`{c.variable}`"
+                build = builder.build(c.variable, cls, keras_name, calls, input_shape, fold, self.names.resolve,
+                                      f"The Keras Sequential model {where}; it takes input as Keras does.",
+                                      id(c) in self.an.summaries)
+                if c.function:
+                    build = self._with_params(build, c)
+                self.builds[id(c)] = build
+                self.models.append(build.info)
+                self.stats = self.stats + Stats(layers=len(calls))
+                for _, message, node in build.warnings:
+                    self.diag(node, NOTE, "initializer", message)
+                if fold:
+                    self.support.add("keras_output")
+            except LayerError as exc:
+                self.failed.add(id(c))
+                self.diag(exc.node, TODO, "unsupported-layer", f"{exc}; model `{c.variable}` left in Keras")
+
+    def _fold_for(self, c: Construction, calls: list[tuple[cst.Call, str]]) -> str:
+        if c.loss is None or not calls:
+            return ""
+        loss = self._loss_rule(c.loss)
+        if loss is None or not loss[0].fold or loss[1].get("from_logits") is True:
+            return ""
+        last_call, key = calls[-1]
+        rule = self.rules.layers[key.rsplit(".", 1)[1]]
+        head = rule.fold
+        if not head:
+            args = bind(last_call, rule.signature, dict(rule.renames), self.rules.keywords)
+            if "activation" in args:
+                try:
+                    head = literal(args["activation"]) or ""
+                except ValueError:
+                    head = ""
+        return loss[0].fold if self.rules.folds.get(head) == loss[0].fold else ""
+
+    def _with_params(self, build: ModelBuild, c: Construction) -> ModelBuild:
+        """Names local to the building function become constructor parameters."""
+        func = self.an.function_nodes.get(c.function or "")
+        if func is None:
+            return build
+        local = {p.name.value for p in func.params.params} | _assigned_names(func)
+        used = _names_used(build.class_def)
+        params = tuple(sorted(n for n in local if n in used))
+        if not params:
+            return build
+        cls = build.class_def
+        new_body = []
+        for stmt in cls.body.body:
+            if isinstance(stmt, cst.FunctionDef) and stmt.name.value == "__init__":
+                extra = [cst.Param(cst.Name(p)) for p in params]
+                stmt = stmt.with_changes(params=stmt.params.with_changes(params=[*stmt.params.params, *extra]))
+            new_body.append(stmt)
+        cls = cls.with_changes(body=cls.body.with_changes(body=new_body))
+        return ModelBuild(cls, build.info, params, build.warnings)
+
+    # -- traversal bookkeeping ---------------------------------------------------------------
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.BaseCompoundStatement):
+            if self.depth == 0:
+                self.top = node
+            self.depth += 1
+        if isinstance(node, cst.FunctionDef):
+            self.function_stack.append(node)
+        return super().on_visit(node)
+
+    def on_leave(self, original_node, updated_node):
+        if isinstance(original_node, cst.BaseCompoundStatement):
+            self.depth -= 1
+        if isinstance(original_node, cst.FunctionDef):
+            self.function_stack.pop()
+        return super().on_leave(original_node, updated_node)
+
+    def leave_IndentedBlock(self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock):
+        return updated_node.with_changes(body=self.process_block(list(updated_node.body), top=False))
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        body: list[cst.BaseStatement] = []
+        for orig, new in zip(original_node.body, updated_node.body, strict=True):
+            body.extend(self.hoisted.get(id(orig), []))
+            body.append(new)
+        return updated_node.with_changes(body=self.process_block(body, top=True))
+
+    # -- statements --------------------------------------------------------------------------
+    def _construction_for(self, value: cst.BaseExpression) -> Construction | None:
+        for c in self.an.constructions:
+            if c.node is value or _same_node(c.node, value):
+                return c
+        return None
+
+    def process_block(self, body: list[cst.BaseStatement], top: bool) -> list[cst.BaseStatement]:
+        out: list[cst.BaseStatement] = []
+        # a model built with .add() is instantiated where its last layer is added
+        last_add: dict[str, int] = {}
+        for i, stmt in enumerate(body):
+            mc = _method_call(stmt)
+            if mc and mc[1] == "add":
+                last_add[mc[0]] = i
+        building: dict[str, tuple[Construction, cst.BaseStatement]] = {}
+        for i, stmt in enumerate(body):
+            target = _single_target(stmt)
+            mc = _method_call(stmt)
+            if target and isinstance(target[1], cst.Call) and _is_call_to(target[1], self.names, SEQUENTIAL):
+                c = self._construction_for(target[1])
+                if c is not None and id(c) in self.builds:
+                    self.stats = self.stats + Stats(calls=1)
+                    if target[0] in last_add and last_add[target[0]] > i:
+                        building[target[0]] = (c, stmt)
+                        continue
+                    out.extend(self._instantiate(c, stmt, top))
+                    continue
+                out.append(self._mark(stmt, "a Keras model that could not be translated"))
+                continue
+            if mc and mc[1] == "add" and mc[0] in building:
+                c, first = building[mc[0]]
+                if last_add[mc[0]] == i:
+                    out.extend(self._instantiate(c, first, top, at=stmt))
+                continue
+            if mc and mc[1] == "compile" and mc[0] in self.an.model_vars and not self._failed_var(mc[0]):
+                out.extend(self._compile(mc[0], mc[2], stmt))
+                continue
+            if mc and mc[1] == "add" and mc[0] in self.an.model_vars:
+                continue  # already folded into the class
+            seed = self._seed(stmt)
+            if seed is not None:
+                out.extend(seed)
+                continue
+            out.append(self._finish_statement(stmt))
+        return out
+
+    def _failed_var(self, var: str) -> bool:
+        c = self.an.var_sources.get(var)
+        return c is None or id(c) in self.failed
+
+    def _instantiate(self, c: Construction, stmt: cst.BaseStatement, top: bool,
+                     at: cst.BaseStatement | None = None) -> list[cst.BaseStatement]:
+        build = self.builds[id(c)]
+        args = ", ".join(build.params)
+        new = cst.parse_statement(f"{c.variable} = {build.info.class_name}({args})\n")
+        new = new.with_changes(leading_lines=stmt.leading_lines)  # type: ignore[union-attr]
+        self.imports.add("nn")
+        cls = build.class_def.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
+        if top:
+            after = [cst.EmptyLine(), cst.EmptyLine()]
+            return [cls, new.with_changes(leading_lines=after + list(new.leading_lines))]
+        self.hoisted.setdefault(id(self.top), []).append(cls)
+        return [new]
+
+    def _mark(self, stmt: cst.BaseStatement, reason: str) -> cst.BaseStatement:
+        comment = cst.EmptyLine(comment=cst.Comment(f"# {TODO_MARK}: {reason}"),
+                                indent=True)
+        return stmt.with_changes(leading_lines=[*stmt.leading_lines, comment])
+
+    # -- compile -----------------------------------------------------------------------------
+    def _loss_rule(self, node: cst.BaseExpression):
+        try:
+            value = literal(node)
+            if isinstance(value, str) and value in self.rules.losses:
+                return self.rules.losses[value], {}
+            return None
+        except ValueError:
+            pass
+        func = node.func if isinstance(node, cst.Call) else node
+        key = self.names.resolve(func) or ""
+        if not key.startswith("keras.losses."):
+            return None
+        rule = self.rules.losses.get(key.rsplit(".", 1)[1])
+        if rule is None:
+            return None
+        if not isinstance(node, cst.Call):
+            return rule, {}
+        args = bind(node, rule.signature, {}, {})
+        values = {}
+        for k, v in args.items():
+            try:
+                values[k] = literal(v)
+            except ValueError:
+                values[k] = v
+        return rule, values
+
+    def _loss_expr(self, var: str, node: cst.BaseExpression) -> cst.BaseExpression:
+        found = self._loss_rule(node)
+        if found is None:
+            raise Unsupported(f"loss `{code(node)}` has no rule")
+        rule, values = found
+        c = self.an.var_sources[var]
+        folded = any(m.folded for m in self.builds[id(c)].info.layers)
+        for k, v in values.items():
+            default = dict(rule.signature).get(k)
+            if k == "from_logits" or k in {a.source for a in rule.args}:
+                continue
+            if default is not None and not _same(v, default):
+                raise Unsupported(f"{rule.id}({k}=...) is not supported")
+        name = rule.logits if (folded or values.get("from_logits") is True) else rule.probs
+        self.support.add(name)
+        extra = []
+        for spec in rule.args:
+            if spec.source in values and not _same(values[spec.source], spec.default or ""):
+                extra.append(f"{spec.target}={code(_as_node(values[spec.source]))}")
+        if extra:
+            self.imports.add("functools")
+            return cst.parse_expression(f"functools.partial({name}, {', '.join(extra)})")
+        return cst.Name(name)
+
+    def _optimizer_expr(self, var: str, node: cst.BaseExpression) -> cst.BaseExpression:
+        params = cst.parse_expression(f"{var}.parameters()")
+        if isinstance(node, cst.Name) and node.value in self.an.optimizer_vars:
+            return cst.Call(node, args=[cst.Arg(params)])
+        try:
+            value = literal(node)
+            if isinstance(value, str) and value.lower() in self.rules.optimizers:
+                return self._optimizer_call(self.rules.optimizers[value.lower()], cst.Call(cst.Name("x")), params)
+            raise Unsupported(f"optimizer {value!r} has no rule")
+        except ValueError:
+            pass
+        key = self.names.resolve(node.func) if isinstance(node, cst.Call) else None
+        if key and key.startswith("keras.optimizers.") and key.rsplit(".", 1)[1] in self.rules.optimizers:
+            return self._optimizer_call(self.rules.optimizers[key.rsplit(".", 1)[1]], node, params)
+        raise Unsupported(f"optimizer `{code(node)}` has no rule")
+
+    def _optimizer_call(self, rule, call: cst.Call, params: cst.BaseExpression | None) -> cst.BaseExpression:
+        args = bind(call, rule.signature, dict(rule.renames), self.rules.keywords)
+        for k, v in args.items():
+            if k not in dict(rule.signature) and k != "name":
+                raise Unsupported(f"{rule.keras}({k}=...) is not supported")
+        for k, default in rule.signature:
+            args.setdefault(k, cst.parse_expression(default))
+        ctx = LayerContext(args=args, in_shape=None, target=rule.torch)
+        pairs, _ = map_args(rule, ctx, 0)
+        self.imports.add("torch")
+        self.stats = self.stats + Stats(calls=1)
+        if params is None:
+            self.imports.add("functools")
+            head = [cst.Arg(cst.parse_expression(rule.torch))]
+        else:
+            head = [cst.Arg(params)]
+        func = "functools.partial" if params is None else rule.torch
+        return cst.Call(cst.parse_expression(func), args=head + [
+            cst.Arg(v, keyword=cst.Name(k), equal=_eq()) for k, v in pairs])
+
+    def _metrics_expr(self, node: cst.BaseExpression) -> cst.BaseExpression:
+        if not isinstance(node, (cst.List, cst.Tuple)):
+            raise Unsupported("metrics must be a list written in the call")
+        items = []
+        for el in node.elements:
+            try:
+                name = literal(el.value)
+            except ValueError:
+                raise Unsupported(f"metric `{code(el.value)}` has no rule") from None
+            if name not in self.rules.metrics:
+                raise Unsupported(f"metric {name!r} has no rule")
+            fn = self.rules.metrics[name].torch
+            self.support.add(fn)
+            items.append(f"{name!r}: {fn}")
+        return cst.parse_expression("{" + ", ".join(items) + "}")
+
+    def _compile(self, var: str, call: cst.Call, stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
+        args = bind(call, (("optimizer", "'rmsprop'"), ("loss", "None"), ("loss_weights", "None"),
+                           ("metrics", "None")), {}, {})
+        try:
+            extra = set(args) - {"optimizer", "loss", "metrics"}
+            if extra:
+                raise Unsupported(f"compile({', '.join(sorted(extra))}=...) is not supported")
+            if "loss" not in args:
+                raise Unsupported("compile() without a loss")
+            loss = self._loss_expr(var, args["loss"])
+            opt = self._optimizer_expr(var, args.get("optimizer", cst.SimpleString("'rmsprop'")))
+            metrics = self._metrics_expr(args["metrics"]) if "metrics" in args else cst.parse_expression("{}")
+        except Unsupported as exc:
+            self.diag(call, TODO, "unsupported-compile", str(exc))
+            return [self._mark(stmt, str(exc))]
+        self.stats = self.stats + Stats(calls=1)
+        lines = [
+            _assign(f"{var}.loss_fn", loss),
+            _assign(f"{var}.optimizer", opt),
+            _assign(f"{var}.metrics", metrics),
+        ]
+        lines[0] = lines[0].with_changes(leading_lines=stmt.leading_lines)
+        return lines
+
+    # -- seeding -----------------------------------------------------------------------------
+    def _seed(self, stmt: cst.BaseStatement) -> list[cst.BaseStatement] | None:
+        if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
+                and isinstance(stmt.body[0], cst.Expr) and isinstance(stmt.body[0].value, cst.Call)):
+            return None
+        call = stmt.body[0].value
+        key = self.names.resolve(call.func)
+        if key not in ("keras.utils.set_random_seed", "tensorflow.random.set_seed") or len(call.args) != 1:
+            return None
+        seed = call.args[0].value
+        self.imports.add("torch")
+        self.stats = self.stats + Stats(calls=1)
+        lines = [_expr_stmt(parse_template_expression("torch.manual_seed({s})", s=seed))]
+        if key == "keras.utils.set_random_seed":  # Keras seeds Python's and numpy's generators too
+            self.imports.update({"np", "random"})
+            lines.append(_expr_stmt(parse_template_expression("np.random.seed({s})", s=seed)))
+            lines.append(_expr_stmt(parse_template_expression("random.seed({s})", s=seed)))
+        lines[0] = lines[0].with_changes(leading_lines=stmt.leading_lines)
+        lines[-1] = lines[-1].with_changes(trailing_whitespace=stmt.trailing_whitespace)
+        return lines
+
+    # -- expressions -------------------------------------------------------------------------
+    def _finish_statement(self, stmt: cst.BaseStatement) -> cst.BaseStatement:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            if isinstance(stmt.body[0], (cst.Import, cst.ImportFrom)):
+                return stmt
+            rewriter = CallRewriter(self)
+            stmt = stmt.visit(rewriter)
+            if rewriter.reasons:
+                stmt = self._mark(stmt, rewriter.reasons[0])
+            left = _framework_refs(stmt, self.names)
+            if left:
+                for node in left:
+                    self.diag(node, TODO, "untranslated", f"`{code(node)}` has no rule")
+                stmt = self._mark(stmt, f"`{code(left[0])}` has no PyTorch translation yet")
+        return stmt
+
+
+class CallRewriter(cst.CSTTransformer):
+    """Rewrites the Keras calls inside one simple statement (model methods, utilities)."""
+
+    def __init__(self, t: Translator):
+        self.t = t
+        self.reasons: list[str] = []
+
+    def todo(self, node: cst.CSTNode, rule: str, message: str) -> None:
+        self.t.diag(node, TODO, rule, message)
+        self.reasons.append(message)
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        t = self.t
+        func = updated_node.func
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+            var, method = func.value.value, func.attr.value
+            if var in t.an.model_vars and not t._failed_var(var):
+                return self._model_method(var, method, original_node, updated_node)
+        key = t.names.resolve(original_node.func)
+        if key is None:
+            return updated_node
+        name = key.rsplit(".", 1)[1]
+        if key.startswith("keras.callbacks.") and name in t.rules.callbacks:
+            return self._callback(t.rules.callbacks[name], original_node, updated_node)
+        if key == "keras.utils.to_categorical":
+            return self._to_categorical(original_node, updated_node)
+        if key.startswith("keras.optimizers.") and name in t.rules.optimizers:
+            try:
+                return t._optimizer_call(t.rules.optimizers[name], updated_node, None)
+            except Unsupported as exc:
+                self.todo(original_node, "unsupported-optimizer", str(exc))
+        return updated_node
+
+    def _model_method(self, var: str, method: str, orig: cst.Call, call: cst.Call) -> cst.BaseExpression:
+        t = self.t
+        model_arg = cst.Arg(cst.Name(var))
+        plans = {"fit": ("fit", FIT_ARGS, FIT_SUPPORTED), "evaluate": ("evaluate", EVAL_ARGS, set(EVAL_ARGS)),
+                 "predict": ("predict", PREDICT_ARGS, set(PREDICT_ARGS))}
+        if method in plans:
+            fn, order, supported = plans[method]
+            bound = bind(call, tuple((n, "None") for n in order), {}, t.rules.keywords)
+            bad = [k for k in bound if k not in supported and not (method == "evaluate" and k == "return_dict")]
+            if bad:
+                self.todo(orig, f"unsupported-{method}", f"{method}({', '.join(bad)}=...) is not supported")
+                return call
+            args = [model_arg]
+            for i, arg in enumerate(call.args):
+                if arg.keyword is not None:
+                    kw = t.rules.keywords.get(arg.keyword.value, arg.keyword.value)
+                    arg = arg.with_changes(keyword=cst.Name(kw))
+                args.append(arg)
+            t.support.add(fn)
+            t.stats = t.stats + Stats(calls=1)
+            return cst.Call(cst.Name(fn), args=args)
+        if method == "summary" and not call.args:
+            t.support.add("summary")
+            t.stats = t.stats + Stats(calls=1)
+            return cst.Call(cst.Name("summary"), args=[model_arg])
+        if method in ("save", "save_weights") and call.args:
+            t.imports.add("torch")
+            t.stats = t.stats + Stats(calls=1)
+            return parse_template_expression(
+                f"torch.save({var}.state_dict(), {{path}})", path=_pt_path(call.args[0].value))
+        if method in ("load_weights",) and call.args:
+            t.imports.add("torch")
+            t.stats = t.stats + Stats(calls=1)
+            return parse_template_expression(
+                f"{var}.load_state_dict(torch.load({{path}}))", path=_pt_path(call.args[0].value))
+        if method == "count_params" and not call.args:
+            return cst.parse_expression(f"sum(p.numel() for p in {var}.parameters())")
+        self.todo(orig, "unsupported-method", f"`{var}.{method}()` has no rule")
+        return call
+
+    def _callback(self, rule, orig: cst.Call, call: cst.Call) -> cst.BaseExpression:
+        t = self.t
+        bound = bind(call, rule.signature, {}, t.rules.keywords)
+        bad = [k for k in bound if k not in dict(rule.signature) or k in rule.unsupported]
+        if bad:
+            self.todo(orig, "unsupported-callback", f"{rule.keras}({', '.join(bad)}=...) is not supported")
+            return call
+        t.support.add(rule.torch)
+        t.stats = t.stats + Stats(calls=1)
+        args = []
+        for arg in call.args:
+            if (arg.keyword and arg.keyword.value == "filepath") or (arg.keyword is None and not args):
+                if rule.id == "model_checkpoint":
+                    arg = arg.with_changes(value=_pt_path(arg.value))
+            args.append(arg)
+        return call.with_changes(func=cst.Name(rule.torch), args=args)
+
+    def _to_categorical(self, orig: cst.Call, call: cst.Call) -> cst.BaseExpression:
+        t = self.t
+        bound = bind(call, (("x", REQUIRED), ("num_classes", "None")), {"y": "x"}, {})
+        t.imports.add("np")
+        t.stats = t.stats + Stats(calls=1)
+        y = bound["x"]
+        if "num_classes" in bound and code(bound["num_classes"]) != "None":
+            return parse_template_expression(
+                'np.eye({n}, dtype="float32")[np.asarray({y}, dtype=int).reshape(-1)]', n=bound["num_classes"], y=y)
+        return parse_template_expression(
+            'np.eye(int(np.max({y})) + 1, dtype="float32")[np.asarray({y}, dtype=int).reshape(-1)]', y=y)
+
+
+# -- small helpers ---------------------------------------------------------------------------
+def _eq() -> cst.AssignEqual:
+    return cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
+
+
+def _assign(target: str, value: cst.BaseExpression) -> cst.SimpleStatementLine:
+    return cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(cst.parse_expression(target))], value)])
+
+
+def _expr_stmt(value: cst.BaseExpression) -> cst.SimpleStatementLine:
+    return cst.SimpleStatementLine([cst.Expr(value)])
+
+
+def _as_node(value) -> cst.BaseExpression:
+    return value if isinstance(value, cst.CSTNode) else cst.parse_expression(repr(value))
+
+
+def _same(value, default: str) -> bool:
+    if isinstance(value, cst.CSTNode):
+        return code(value) == default
+    try:
+        return value == literal(cst.parse_expression(default))
+    except (ValueError, cst.ParserSyntaxError):
+        return False
+
+
+def _pt_path(node: cst.BaseExpression) -> cst.BaseExpression:
+    """A saved-model path literal gets the `.pt` suffix: the file now holds a torch state dict."""
+    if isinstance(node, cst.SimpleString):
+        value = node.evaluated_value
+        if isinstance(value, str) and SAVED_SUFFIX.search(value):
+            return cst.SimpleString(repr(SAVED_SUFFIX.sub(".pt", value)))
+    return node
+
+
+def _same_node(a: cst.CSTNode, b: cst.CSTNode) -> bool:
+    return a.deep_equals(b)
+
+
+class _NameCollector(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        node.value.visit(self)
+        return False
+
+
+def _assigned_names(func: cst.FunctionDef) -> set[str]:
+    """Names a function body binds by plain assignment or a for loop."""
+    found: set[str] = set()
+
+    class V(cst.CSTVisitor):
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            if isinstance(node.target, cst.Name):
+                found.add(node.target.value)
+
+        def visit_For(self, node: cst.For) -> None:
+            if isinstance(node.target, cst.Name):
+                found.add(node.target.value)
+
+    func.body.visit(V())
+    return found
+
+
+def _names_used(node: cst.CSTNode) -> set[str]:
+    v = _NameCollector()
+    node.visit(v)
+    return v.names
+
+
+class _FrameworkRefs(cst.CSTVisitor):
+    def __init__(self, names: NameTable):
+        self.names = names
+        self.found: list[cst.CSTNode] = []
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        if dotted(node) is not None:
+            if self.names.full_path(node) is not None:
+                self.found.append(node)
+            return False
+        return True
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value in self.names.bindings:
+            self.found.append(node)
+
+
+def _framework_refs(stmt: cst.CSTNode, names: NameTable) -> list[cst.CSTNode]:
+    v = _FrameworkRefs(names)
+    stmt.visit(v)
+    return v.found
+
+
+def positions(module: cst.Module, nodes: list[cst.CSTNode]) -> dict[int, tuple[int, int]]:
+    """Line and column for just the nodes that carry a diagnostic."""
+    if not nodes:
+        return {}
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    pos = wrapper.resolve(PositionProvider)
+    out = {}
+    for node in nodes:
+        if node in pos:
+            start = pos[node].start
+            out[id(node)] = (start.line, start.column + 1)
+    return out
+
+
+def make_diagnostics(module: cst.Module, pending, path: str) -> list[Diagnostic]:
+    where = positions(module, [p[0] for p in pending])
+    diags = []
+    for node, severity, rule, message in pending:
+        line, col = where.get(id(node), (1, 1))
+        diags.append(Diagnostic(path, line, col, severity, rule, message))
+    diags.sort(key=lambda d: (d.line, d.col))
+    return diags
+
+
+__all__ = ["Analyzer", "Translator", "make_diagnostics", "BASE_ARGS", "support", "ModelInfo"]

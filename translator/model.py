@@ -1,0 +1,366 @@
+"""Builds the nn.Module class for one Keras Sequential model from its layer calls and the rules."""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import libcst as cst
+from libcst.helpers import parse_template_expression
+
+from . import hooks
+from .hooks import LayerContext, Unsupported
+from .ir import CHANNELS_FIRST, CHANNELS_LAST, LayerMap, ModelInfo
+from .rules import REQUIRED, Mapping, RuleSet
+from .shapes import SHAPES, Shape, code, literal, shape_from_node
+
+# Arguments every Keras layer takes; they shape the model but map to no torch argument.
+BASE_ARGS = {"name", "input_shape", "input_dim", "batch_input_shape", "batch_size", "dtype"}
+INIT_ARGS = {"kernel_initializer", "bias_initializer"}
+RESERVED = {"forward", "training", "layers", "modules", "parameters", "buffers", "train", "eval",
+            "to", "type", "float", "double", "half", "cuda", "cpu", "apply", "state_dict"}
+
+
+class LayerError(Unsupported):
+    """A layer the rules cannot translate; carries the CST node to point the diagnostic at."""
+
+    def __init__(self, message: str, node: cst.CSTNode):
+        super().__init__(message)
+        self.node = node
+
+
+def snake_case(name: str) -> str:
+    """Keras' automatic layer-name stem for a class name (Conv2D -> conv2d, ReLU -> re_lu)."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def bind(call: cst.Call, signature: tuple[tuple[str, str], ...], renames: dict[str, str],
+         keywords: dict[str, str]) -> dict[str, cst.BaseExpression]:
+    """Binds a call's arguments to keyword names by the Keras signature (positional first)."""
+    names = [n for n, _ in signature]
+    bound: dict[str, cst.BaseExpression] = {}
+    for i, arg in enumerate(call.args):
+        if arg.star:
+            raise LayerError("`*args`/`**kwargs` in a Keras call cannot be bound statically", arg)
+        if arg.keyword is None:
+            if i >= len(names):
+                raise LayerError("too many positional arguments", arg)
+            bound[names[i]] = arg.value
+        else:
+            key = arg.keyword.value
+            key = renames.get(key, keywords.get(key, key))
+            bound[key] = arg.value
+    return bound
+
+
+@dataclass
+class ModelBuild:
+    """The emitted class for one model and what parity and summary need to know of it."""
+
+    class_def: cst.ClassDef
+    info: ModelInfo
+    params: tuple[str, ...]  # constructor parameters (names local to a building function)
+    warnings: list[tuple[str, str, cst.CSTNode]] = field(default_factory=list)
+
+
+def _call(func: str, args: list[tuple[str, cst.BaseExpression]], positional: int) -> cst.Call:
+    out = []
+    for i, (kw, value) in enumerate(args):
+        if i < positional and all(k for k, _ in args[:i]):
+            out.append(cst.Arg(value))
+        else:
+            out.append(cst.Arg(value, keyword=cst.Name(kw), equal=cst.AssignEqual(
+                whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))))
+    return cst.Call(cst.parse_expression(func), args=out)
+
+
+def _same_value(a: str, b: str) -> bool:
+    """Whether two argument source texts mean the same value (3 == (3, 3) for sizes)."""
+    if a == b:
+        return True
+    try:
+        va, vb = literal(cst.parse_expression(a)), literal(cst.parse_expression(b))
+    except (ValueError, cst.ParserSyntaxError):
+        return False
+    if isinstance(va, int) and isinstance(vb, tuple):
+        va, vb = vb, va
+    if isinstance(va, tuple) and isinstance(vb, int):
+        return all(v == vb for v in va)
+    return va == vb and type(va) is type(vb) or (isinstance(va, float | int) and va == vb
+                                                   and not isinstance(va, bool))
+
+
+def map_args(rule: Mapping, ctx: LayerContext, positional: int) -> tuple[list, int]:
+    """The target call's arguments for a rule, elided where they equal the target default."""
+    out: list[tuple[str, cst.BaseExpression]] = []
+    used_positional = positional
+    for i, spec in enumerate(rule.args):
+        if spec.source.startswith("!"):
+            pairs = hooks.ARG_HOOKS[spec.source[1:]](ctx)
+            if spec.target:
+                pairs = [(spec.target, v) for _, v in pairs]
+            out.extend(p for p in pairs if spec.default is None or not _same_value(code(p[1]), spec.default))
+            continue
+        if spec.source == "@channels":
+            dim = ctx.in_shape[-1] if ctx.in_shape else None
+            if dim is None:
+                raise Unsupported("lazy")
+            value: cst.BaseExpression = cst.Integer(str(dim)) if isinstance(dim, int) else dim
+        elif spec.source.startswith("="):
+            value = cst.parse_expression(spec.source[1:])
+        else:
+            value = ctx.args[spec.source]
+        if spec.default is not None and _same_value(code(value), spec.default):
+            if i < used_positional:
+                used_positional = i
+            continue
+        out.append((spec.target, value))
+    return out, used_positional
+
+
+class SequentialBuilder:
+    """Walks a Sequential model's layers in order, tracking Keras shapes and the torch layout."""
+
+    def __init__(self, rules: RuleSet, uids: Counter):
+        self.rules = rules
+        self.uids = uids
+        self.attrs: set[str] = set()
+
+    def layer_name(self, keras_class: str, args: dict) -> str:
+        if "name" in args:
+            try:
+                return str(literal(args["name"]))
+            except ValueError:
+                pass
+        stem = snake_case(keras_class)
+        n = self.uids[stem]
+        self.uids[stem] += 1
+        return stem if n == 0 else f"{stem}_{n}"
+
+    def attribute(self, name: str) -> str:
+        attr = re.sub(r"\W", "_", name)
+        if not attr or attr[0].isdigit() or keyword.iskeyword(attr) or attr in RESERVED:
+            attr = f"layer_{attr}"
+        while attr in self.attrs:
+            attr += "_"
+        self.attrs.add(attr)
+        return attr
+
+    def activation(self, node: cst.BaseExpression | None, resolve) -> tuple[str, str]:
+        """A Keras activation argument as (name, torch module source); ("", "") for none."""
+        if node is None:
+            return "", ""
+        try:
+            value = literal(node)
+        except ValueError:
+            key = resolve(node)
+            if key and key.rsplit(".", 1)[0] in ("keras.activations", "tensorflow.nn", "tensorflow.math"):
+                value = key.rsplit(".", 1)[1]
+            else:
+                raise Unsupported(f"activation `{code(node)}` is not a known Keras activation") from None
+        if value is None:
+            return "", ""
+        if value not in self.rules.activations:
+            raise Unsupported(f"activation {value!r} has no rule")
+        return value, self.rules.activations[value]
+
+    def build(self, variable: str, class_name: str, keras_name: str, layers: list[tuple[cst.Call, str]],
+              input_shape: Shape | None, fold: str, resolve, doc: str,
+              with_summary: bool) -> ModelBuild:
+        init: list[cst.BaseStatement] = []
+        forward: list[cst.BaseStatement] = []
+        maps: list[LayerMap] = []
+        summary_rows: list[cst.BaseExpression] = []
+        warnings: list[tuple[str, str, cst.CSTNode]] = []
+        shape = first_shape = input_shape
+        layout = CHANNELS_LAST
+        for index, (call, key) in enumerate(layers):
+            keras_class = key.rsplit(".", 1)[1]
+            rule = self.rules.layers[keras_class]
+            renames = dict(rule.renames)
+            args = bind(call, rule.signature, renames, self.rules.keywords)
+            given = dict(args)
+            for arg_name, default in rule.signature:
+                if arg_name not in args:
+                    if default == REQUIRED:
+                        raise LayerError(f"{keras_class} needs `{arg_name}`", call)
+                    args[arg_name] = cst.parse_expression(default)
+            known = {n for n, _ in rule.signature} | BASE_ARGS
+            for arg_name, node in given.items():
+                if arg_name not in known:
+                    raise LayerError(f"{keras_class}({arg_name}=...) is not supported", node)
+                if arg_name in rule.unsupported:
+                    raise LayerError(f"{keras_class}({arg_name}=...) is not supported", node)
+            if index == 0 and shape is None:
+                shape = first_shape = _input_shape_of(given)
+            for init_arg in INIT_ARGS & given.keys():
+                warnings.append(("initializer", f"{keras_class}({init_arg}=...) is not reproduced: "
+                                 "torch initialises its own way (weights differ, training does not)",
+                                 given[init_arg]))
+            name = self.layer_name(keras_class, given)
+            attr = self.attribute(name)
+            act_name, act_module = self.activation(args.get("activation"), resolve) if (
+                "activation" in args) else ("", "")
+            head = rule.fold or act_name
+            is_last = index == len(layers) - 1
+            folded = fold if is_last and fold and self.rules.folds.get(head) == fold else None
+            rank = len(shape) if shape is not None else None
+            needs = rule.layout
+            if act_name == "softmax" and not folded:
+                needs = "last"
+            layout_in = layout
+            if rank is not None and rank >= 2:
+                if needs == "first" and layout == CHANNELS_LAST:
+                    forward.append(_permute_stmt(rank + 1, to_first=True))
+                    layout_in = layout = CHANNELS_FIRST
+                elif needs == "last" and layout == CHANNELS_FIRST:
+                    forward.append(_permute_stmt(rank + 1, to_first=False))
+                    layout_in = layout = CHANNELS_LAST
+            ctx = LayerContext(args=args, in_shape=shape, target=rule.torch)
+            values = {}
+            for arg_name, node in args.items():
+                try:
+                    values[arg_name] = literal(node)
+                except ValueError:
+                    values[arg_name] = node
+            try:
+                modules = self._modules(rule, ctx, folded, act_module)
+            except Unsupported as exc:
+                raise LayerError(f"{keras_class}: {exc}", call) from None
+            try:
+                out_shape = SHAPES[rule.shape](shape, values) if shape is not None else None
+            except (ValueError, TypeError, KeyError, IndexError):
+                out_shape = None
+            module, weight_prefix = modules
+            comment = f"{folded} folded into the loss; predict() applies it" if folded else None
+            init.append(_assign_self(attr, module, comment))
+            forward.append(cst.parse_statement(f"x = self.{attr}(x)"))
+            layout_out = layout if out_shape is not None and len(out_shape) >= 2 else CHANNELS_LAST
+            if out_shape is not None and len(out_shape) < 2:
+                layout = CHANNELS_LAST
+            maps.append(LayerMap(
+                keras_name=name, keras_class=keras_class, attribute=attr, layout_in=layout_in,
+                layout_out=layout_out, folded=folded,
+                weights=tuple((k, weight_prefix + t, perm) for k, t, perm in rule.weights),
+            ))
+            if with_summary:
+                summary_rows.append(_summary_row(attr, keras_class, out_shape))
+            shape = out_shape
+        if layout == CHANNELS_FIRST and shape is not None and len(shape) >= 2:
+            forward.append(_permute_stmt(len(shape) + 1, to_first=False))
+        forward.append(cst.parse_statement("return x"))
+        class_def = _class_def(class_name, doc, init, forward, fold if any(m.folded for m in maps) else "",
+                               keras_name if with_summary else None, summary_rows)
+        info = ModelInfo(variable=variable, class_name=class_name, layers=tuple(maps),
+                         input_shape=None if first_shape is None else tuple(
+                             d if isinstance(d, int) else None for d in first_shape))
+        return ModelBuild(class_def, info, (), warnings)
+
+    def _modules(self, rule: Mapping, ctx: LayerContext, folded: str | None,
+                 act_module: str) -> tuple[cst.BaseExpression, str]:
+        parts: list[cst.BaseExpression] = []
+        main: cst.BaseExpression | None = None
+        if rule.hook:
+            main = hooks.MODULE_HOOKS[rule.hook](ctx)
+        elif rule.module:
+            main = cst.parse_expression(rule.module)
+        elif rule.torch:
+            try:
+                args, positional = map_args(rule, ctx, rule.positional)
+                func = rule.torch
+            except Unsupported as exc:
+                if str(exc) != "lazy":
+                    raise
+                lazy = rule.torch.replace("nn.", "nn.Lazy")
+                trimmed = Mapping(**{**rule.__dict__, "args": tuple(a for a in rule.args if a.source != "@channels")})
+                args, positional = map_args(trimmed, ctx, rule.positional - 1)
+                func = lazy
+            main = _call(func, args, positional)
+        if folded and rule.fold:
+            main = cst.parse_expression("nn.Identity()")  # the whole layer is the folded head
+        parts.extend(ctx.prefix)
+        weight_index = len(parts)
+        if main is not None:
+            parts.append(main)
+        if act_module and not folded:
+            parts.append(cst.parse_expression(act_module))
+        if not parts:
+            return cst.parse_expression("nn.Identity()"), ""
+        if len(parts) == 1:
+            return parts[0], ""
+        seq = cst.Call(cst.parse_expression("nn.Sequential"), args=[cst.Arg(p) for p in parts])
+        return seq, f"{weight_index}."
+
+
+def _input_shape_of(given: dict[str, cst.BaseExpression]) -> Shape | None:
+    if "input_shape" in given:
+        return shape_from_node(given["input_shape"]) or _opaque_shape(given["input_shape"])
+    if "input_dim" in given:
+        node = given["input_dim"]
+        try:
+            return (int(literal(node)),)
+        except (ValueError, TypeError):
+            return (node,)
+    if "batch_input_shape" in given:
+        shape = shape_from_node(given["batch_input_shape"])
+        return shape[1:] if shape else None
+    return None
+
+
+def _opaque_shape(node: cst.BaseExpression) -> Shape | None:
+    """`input_shape=x.shape[1:]`: a one-axis shape whose size is `x.shape[1:][0]`."""
+    return (parse_template_expression("{s}[-1]", s=node),)
+
+
+def _permute_stmt(rank: int, to_first: bool) -> cst.SimpleStatementLine:
+    if to_first:
+        dims = (0, rank - 1, *range(1, rank - 1))
+        note = "Keras feeds channels last; torch convolves channels first"
+    else:
+        dims = (0, *range(2, rank), 1)
+        note = "back to channels last, as Keras orders the axes"
+    stmt = cst.parse_statement(f"x = x.permute{dims}  # {note}\n")
+    return stmt  # type: ignore[return-value]
+
+
+def _assign_self(attr: str, value: cst.BaseExpression, comment: str | None) -> cst.SimpleStatementLine:
+    target = cst.AssignTarget(cst.Attribute(cst.Name("self"), cst.Name(attr)))
+    trailing = cst.TrailingWhitespace(
+        whitespace=cst.SimpleWhitespace("  " if comment else ""),
+        comment=cst.Comment(f"# {comment}") if comment else None,
+    )
+    return cst.SimpleStatementLine([cst.Assign([target], value)], trailing_whitespace=trailing)
+
+
+def _summary_row(attr: str, keras_class: str, shape: Shape | None) -> cst.BaseExpression:
+    dims = ", ".join(str(d) if isinstance(d, int) else "None" for d in (shape or ()))
+    if shape is not None and len(shape) == 1:
+        dims += ","
+    return cst.parse_expression(f"({attr!r}, {keras_class!r}, ({dims}))")
+
+
+def _class_def(name: str, doc: str, init: list, forward: list, fold: str,
+               keras_name: str | None, summary_rows: list) -> cst.ClassDef:
+    body: list[cst.BaseStatement] = [cst.parse_statement(f'"""{doc}"""\n')]
+    if fold:
+        activation = "torch.sigmoid" if fold == "sigmoid" else "functools.partial(torch.softmax, dim=-1)"
+        body.append(cst.parse_statement(
+            f"output_activation = {activation}  # folded into the loss; predict() applies it\n"))
+    if keras_name is not None:
+        body.append(cst.parse_statement(f"keras_name = {keras_name!r}\n"))
+        rows = cst.Tuple([cst.Element(r) for r in summary_rows] + [], lpar=[cst.LeftParen()],
+                         rpar=[cst.RightParen()])
+        body.append(cst.SimpleStatementLine([cst.Assign(
+            [cst.AssignTarget(cst.Name("keras_layers"))], rows)]))
+    init_def = cst.parse_statement("def __init__(self):\n    super().__init__()\n")
+    init_def = init_def.with_changes(body=init_def.body.with_changes(body=[*init_def.body.body, *init]))
+    fwd_def = cst.parse_statement("def forward(self, x):\n    pass\n")
+    fwd_def = fwd_def.with_changes(body=fwd_def.body.with_changes(body=forward))
+    cls = cst.parse_statement(f"class {name}(nn.Module):\n    pass\n")
+    blank = cst.EmptyLine(indent=False)
+    init_def = init_def.with_changes(leading_lines=[blank])
+    fwd_def = fwd_def.with_changes(leading_lines=[blank])
+    return cls.with_changes(body=cls.body.with_changes(body=[*body, init_def, fwd_def]))

@@ -1,0 +1,186 @@
+"""Loads the declarative rule tables in rules/*.toml into frozen records."""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+REQUIRED = "<required>"
+
+
+class RuleError(Exception):
+    """A rule table is malformed (a bug in rules/, not in the user's script)."""
+
+
+@dataclass(frozen=True)
+class ArgSpec:
+    """One target argument: where its value comes from and the target's own default."""
+
+    target: str  # keyword on the target; "" for a hook that returns several keywords
+    source: str  # Keras argument name, "@channels", "=code" or "!hook"
+    default: str | None = None  # target default as source text: elided when equal
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A Keras callable (layer, optimizer, callback) and how it becomes a target call."""
+
+    id: str
+    kind: str
+    keras: str
+    signature: tuple[tuple[str, str], ...]
+    torch: str = ""
+    args: tuple[ArgSpec, ...] = ()
+    positional: int = 0
+    hook: str = ""
+    module: str = ""
+    shape: str = "same"
+    layout: str = "any"
+    fold: str = ""
+    renames: tuple[tuple[str, str], ...] = ()
+    ignore: tuple[str, ...] = ()
+    unsupported: tuple[str, ...] = ()
+    weights: tuple[tuple[str, str, tuple[int, ...] | None], ...] = ()
+    examples: tuple[dict, ...] = ()
+
+    def defaults(self) -> dict[str, str]:
+        return dict(self.signature)
+
+
+@dataclass(frozen=True)
+class LossRule:
+    id: str
+    names: tuple[str, ...]
+    signature: tuple[tuple[str, str], ...]
+    logits: str
+    probs: str
+    fold: str = ""
+    args: tuple[ArgSpec, ...] = ()
+    examples: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
+class MetricRule:
+    id: str
+    names: tuple[str, ...]
+    torch: str
+    examples: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Every rule table, indexed the way the engine looks them up."""
+
+    prefixes: tuple[tuple[str, str], ...]
+    aliases: dict[str, str]
+    keywords: dict[str, str]
+    activations: dict[str, str]
+    folds: dict[str, str]
+    layers: dict[str, Mapping]  # by Keras class name
+    optimizers: dict[str, Mapping]  # by Keras class name and lower-case string
+    callbacks: dict[str, Mapping]
+    losses: dict[str, LossRule]  # by every accepted name
+    metrics: dict[str, MetricRule]
+
+    def canonical(self, dotted: str) -> str:
+        """Folds a dotted import path to its canonical Keras key."""
+        for prefix, replacement in self.prefixes:
+            if dotted.startswith(prefix):
+                dotted = replacement + dotted[len(prefix) :]
+        if dotted.startswith("keras.layers.") and dotted.count(".") > 2:
+            # Keras 2 module paths such as keras.layers.recurrent.LSTM
+            dotted = "keras.layers." + dotted.rsplit(".", 1)[1]
+        return self.aliases.get(dotted, dotted)
+
+
+def _load(name: str) -> dict:
+    with open(RULES_DIR / name, "rb") as f:
+        return tomllib.load(f)
+
+
+def _args(raw: list) -> tuple[ArgSpec, ...]:
+    specs = []
+    for item in raw:
+        if len(item) == 1:
+            specs.append(ArgSpec("", item[0]))
+        else:
+            specs.append(ArgSpec(item[0], item[1], item[2] if len(item) > 2 else None))
+    return tuple(specs)
+
+
+def _mapping(kind: str, raw: dict) -> Mapping:
+    if not raw.get("example"):
+        raise RuleError(f"{kind} rule {raw.get('id')!r} has no example")
+    return Mapping(
+        id=raw["id"],
+        kind=kind,
+        keras=raw["keras"],
+        signature=tuple(raw.get("signature", {}).items()),
+        torch=raw.get("torch", ""),
+        args=_args(raw.get("args", [])),
+        positional=raw.get("positional", 0),
+        hook=raw.get("hook", ""),
+        module=raw.get("module", ""),
+        shape=raw.get("shape", "same"),
+        layout=raw.get("layout", "any"),
+        fold=raw.get("fold", ""),
+        renames=tuple(raw.get("renames", {}).items()),
+        ignore=tuple(raw.get("ignore", [])),
+        unsupported=tuple(raw.get("unsupported", [])),
+        weights=tuple(
+            (w[0], w[1], tuple(w[2]) if len(w) > 2 else None) for w in raw.get("weights", [])
+        ),
+        examples=tuple(raw["example"]),
+    )
+
+
+@functools.cache
+def load_rules() -> RuleSet:
+    """Reads and validates rules/*.toml once per process."""
+    names = _load("names.toml")
+    acts = _load("activations.toml")
+    layers = {m.keras: m for m in (_mapping("layer", r) for r in _load("layers.toml")["layer"])}
+    optimizers: dict[str, Mapping] = {}
+    for raw in _load("optimizers.toml")["optimizer"]:
+        m = _mapping("optimizer", raw)
+        optimizers[m.keras] = optimizers[m.keras.lower()] = m
+    callbacks = {m.keras: m for m in (_mapping("callback", r) for r in _load("callbacks.toml")["callback"])}
+    losses: dict[str, LossRule] = {}
+    for raw in _load("losses.toml")["loss"]:
+        if not raw.get("example"):
+            raise RuleError(f"loss rule {raw['id']!r} has no example")
+        rule = LossRule(
+            id=raw["id"],
+            names=tuple(raw["names"]),
+            signature=tuple(raw.get("signature", {}).items()),
+            logits=raw["logits"],
+            probs=raw["probs"],
+            fold=raw.get("fold", ""),
+            args=_args(raw.get("args", [])),
+            examples=tuple(raw["example"]),
+        )
+        for n in rule.names:
+            losses[n] = rule
+    metrics: dict[str, MetricRule] = {}
+    for raw in _load("metrics.toml")["metric"]:
+        if not raw.get("example"):
+            raise RuleError(f"metric rule {raw['id']!r} has no example")
+        rule = MetricRule(raw["id"], tuple(raw["names"]), raw["torch"], tuple(raw["example"]))
+        for n in rule.names:
+            metrics[n] = rule
+    prefixes = tuple(sorted(names["prefixes"].items(), key=lambda kv: -len(kv[0])))
+    return RuleSet(
+        prefixes=prefixes,
+        aliases=names["aliases"],
+        keywords=names["keywords"],
+        activations=acts["activation"],
+        folds=acts["fold"],
+        layers=layers,
+        optimizers=optimizers,
+        callbacks=callbacks,
+        losses=losses,
+        metrics=metrics,
+    )

@@ -1,0 +1,174 @@
+"""Static Keras shape inference (channels last, batch axis left out) over ints or user expressions."""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Callable
+
+import libcst as cst
+from libcst.helpers import parse_template_expression
+
+Dim = int | cst.BaseExpression | None  # an int, the user's expression, or unknown
+Shape = tuple[Dim, ...]
+
+_EMPTY = cst.Module([])
+
+
+def code(node: cst.CSTNode) -> str:
+    return _EMPTY.code_for_node(node)
+
+
+def literal(node: cst.BaseExpression):
+    """The Python value of a literal expression; raises ValueError when it is not one."""
+    try:
+        return ast.literal_eval(code(node))
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+        raise ValueError(code(node)) from exc
+
+
+def as_node(dim: Dim) -> cst.BaseExpression:
+    if isinstance(dim, int):
+        return cst.Integer(str(dim)) if dim >= 0 else cst.parse_expression(str(dim))
+    if dim is None:
+        raise ValueError("unknown dimension")
+    return dim
+
+
+def _wrap(dim: cst.BaseExpression) -> cst.BaseExpression:
+    simple = (cst.Name, cst.Attribute, cst.Subscript, cst.Call, cst.Integer)
+    return dim if isinstance(dim, simple) else dim.with_changes(
+        lpar=[cst.LeftParen()], rpar=[cst.RightParen()]
+    )
+
+
+def combine(op: str, a: Dim, b: Dim) -> Dim:
+    """a <op> b on dims: computed when both are ints, an expression when one is the user's."""
+    if a is None or b is None:
+        return None
+    if isinstance(a, int) and isinstance(b, int):
+        return {"*": a * b, "+": a + b, "-": a - b, "//": a // b}[op]
+    template = f"{{a}} {op} {{b}}"
+    return parse_template_expression(template, a=_wrap(as_node(a)), b=_wrap(as_node(b)))
+
+
+def ceil_div(a: Dim, b: int) -> Dim:
+    if isinstance(a, int):
+        return math.ceil(a / b)
+    return combine("//", combine("+", a, b - 1), b)
+
+
+def shape_from_node(node: cst.BaseExpression) -> Shape | None:
+    """A Keras shape argument (`(28, 28, 1)`, `(x.shape[1],)`, `[784]`) as dims, or None."""
+    if isinstance(node, (cst.Tuple, cst.List)):
+        dims: list[Dim] = []
+        for el in node.elements:
+            if isinstance(el, cst.StarredElement):
+                return None
+            try:
+                value = literal(el.value)
+                dims.append(value if isinstance(value, int) else None)
+            except ValueError:
+                dims.append(el.value)
+        return tuple(dims)
+    try:
+        value = literal(node)
+    except ValueError:
+        return None
+    if isinstance(value, int):
+        return (value,)
+    return None
+
+
+def int_tuple(value, rank: int) -> tuple[int, ...]:
+    """Keras' int-or-tuple arguments (kernel_size=3) as one int per spatial axis."""
+    if isinstance(value, int):
+        return (value,) * rank
+    if isinstance(value, (tuple, list)) and len(value) == rank and all(isinstance(v, int) for v in value):
+        return tuple(value)
+    raise ValueError(f"expected an int or {rank} ints, got {value!r}")
+
+
+ShapeFn = Callable[[Shape, dict], Shape]
+
+
+def _dense(shape: Shape, args: dict) -> Shape:
+    return (*shape[:-1], args["units"])
+
+
+def _same(shape: Shape, args: dict) -> Shape:
+    return shape
+
+
+def _flatten(shape: Shape, args: dict) -> Shape:
+    total: Dim = 1
+    for d in shape:
+        total = combine("*", total, d)
+    return (total,)
+
+
+def _reshape(shape: Shape, args: dict) -> Shape:
+    target = list(args["target_shape"])
+    if -1 in target:
+        known = math.prod(d for d in target if d != -1)
+        flat = _flatten(shape, args)[0]
+        target[target.index(-1)] = flat // known if isinstance(flat, int) else None
+    return tuple(target)
+
+
+def _spatial(shape: Shape, args: dict, kernel: tuple[int, ...], strides: tuple[int, ...],
+             dilation: tuple[int, ...], padding: str) -> list[Dim]:
+    out: list[Dim] = []
+    for size, k, s, d in zip(shape[:-1], kernel, strides, dilation, strict=True):
+        if padding == "same":
+            out.append(ceil_div(size, s))
+        else:
+            span = d * (k - 1) + 1
+            out.append(combine("+", combine("//", combine("-", size, span), s), 1))
+    return out
+
+
+def _conv(shape: Shape, args: dict) -> Shape:
+    rank = len(shape) - 1
+    kernel = int_tuple(args["kernel_size"], rank)
+    strides = int_tuple(args["strides"], rank)
+    dilation = int_tuple(args["dilation_rate"], rank)
+    return (*_spatial(shape, args, kernel, strides, dilation, args["padding"]), args["filters"])
+
+
+def _pool(shape: Shape, args: dict) -> Shape:
+    rank = len(shape) - 1
+    kernel = int_tuple(args["pool_size"], rank)
+    strides = int_tuple(args["strides"], rank) if args["strides"] is not None else kernel
+    return (*_spatial(shape, args, kernel, strides, (1,) * rank, args["padding"]), shape[-1])
+
+
+def _global_pool(shape: Shape, args: dict) -> Shape:
+    return (shape[-1],)
+
+
+def zero_pad_amounts(padding) -> tuple[tuple[int, int], tuple[int, int]]:
+    """ZeroPadding2D's padding argument as ((top, bottom), (left, right))."""
+    if isinstance(padding, int):
+        return ((padding, padding), (padding, padding))
+    a, b = padding
+    if isinstance(a, int) and isinstance(b, int):
+        return ((a, a), (b, b))
+    return (tuple(a), tuple(b))  # type: ignore[return-value]
+
+
+def _zero_pad(shape: Shape, args: dict) -> Shape:
+    (t, b), (left, r) = zero_pad_amounts(args["padding"])
+    return (combine("+", shape[0], t + b), combine("+", shape[1], left + r), shape[2])
+
+
+SHAPES: dict[str, ShapeFn] = {
+    "dense": _dense,
+    "same": _same,
+    "flatten": _flatten,
+    "reshape": _reshape,
+    "conv": _conv,
+    "pool": _pool,
+    "global_pool": _global_pool,
+    "zero_pad": _zero_pad,
+}

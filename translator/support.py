@@ -1,0 +1,65 @@
+"""Picks the support definitions a translated script uses, with what they depend on."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import libcst as cst
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+@functools.cache
+def _definitions(target: str) -> tuple[dict[str, cst.BaseStatement], dict[str, cst.BaseStatement]]:
+    module = cst.parse_module((TEMPLATES / f"{target}_support.py").read_text(encoding="utf-8"))
+    defs: dict[str, cst.BaseStatement] = {}
+    imports: dict[str, cst.BaseStatement] = {}
+    for stmt in module.body:
+        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            defs[stmt.name.value] = stmt
+        elif isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], (cst.Import, cst.ImportFrom)):
+            imp = stmt.body[0]
+            for alias in imp.names:  # type: ignore[union-attr]
+                name = alias.asname.name.value if alias.asname else cst.Module([]).code_for_node(alias.name)
+                imports[name.split(".")[0]] = stmt
+    return defs, imports
+
+
+class _Names(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+
+def _names_in(node: cst.CSTNode) -> set[str]:
+    v = _Names()
+    node.visit(v)
+    return v.names
+
+
+def select(target: str, wanted: set[str]) -> tuple[list[cst.BaseStatement], set[str]]:
+    """The support definitions for `wanted`, in template order, and the import names they need."""
+    defs, imports = _definitions(target)
+    chosen: set[str] = set()
+    todo = [w for w in wanted if w in defs]
+    while todo:
+        name = todo.pop()
+        if name in chosen:
+            continue
+        chosen.add(name)
+        todo.extend(n for n in _names_in(defs[name]) if n in defs and n not in chosen)
+    needed: set[str] = set()
+    for name in chosen:
+        needed |= {n for n in _names_in(defs[name]) if n in imports}
+    return [stmt for name, stmt in defs.items() if name in chosen], needed
+
+
+def names() -> set[str]:
+    return set(_definitions("torch")[0])
+
+
+def import_statement(target: str, name: str) -> cst.BaseStatement:
+    return _definitions(target)[1][name]

@@ -1,0 +1,1 @@
+"""Support code that translated scripts carry: read as text, never imported by the translator."""
