@@ -93,6 +93,8 @@ class Analyzer(cst.CSTVisitor):
         self.summaries: set[str] = set()
         self.optimizer_vars: set[str] = set()
         self.function_nodes: dict[str, cst.FunctionDef] = {}
+        self.constants: dict[str, int] = {}  # module-level names bound once to an int literal
+        self.assigned: set[str] = set()
 
     def visit_Import(self, node: cst.Import) -> None:
         self.names.bind_import(node)
@@ -116,6 +118,16 @@ class Analyzer(cst.CSTVisitor):
             return
         var = node.targets[0].target.value
         value = node.value
+        if not self.functions:
+            try:
+                constant = literal(value)
+            except ValueError:
+                constant = None
+            if isinstance(constant, int) and not isinstance(constant, bool) and var not in self.assigned:
+                self.constants[var] = constant
+            else:
+                self.constants.pop(var, None)
+            self.assigned.add(var)
         if _is_call_to(value, self.names, SEQUENTIAL):
             c = Construction(var, value, self.functions[-1] if self.functions else None)
             self.constructions.append(c)
@@ -213,7 +225,7 @@ class Translator(cst.CSTTransformer):
     def _input_layer_shape(self, call: cst.Call):
         args = bind(call, (("shape", "None"),), {"input_shape": "shape"}, {})
         if "shape" in args:
-            return shape_from_node(args["shape"])
+            return shape_from_node(args["shape"], self.an.constants)
         if "batch_shape" in args or "batch_input_shape" in args:
             shape = shape_from_node(args.get("batch_shape") or args["batch_input_shape"])
             return shape[1:] if shape else None
@@ -237,6 +249,7 @@ class Translator(cst.CSTTransformer):
                                      .removeprefix("create_").removeprefix("make_") or c.variable, self.class_names)
                 builder = SequentialBuilder(self.rules, self.uids)
                 where = f"built in `{c.function}()`" if c.function else f"`{c.variable}`"
+                builder.constants = self.an.constants
                 build = builder.build(c.variable, cls, keras_name, calls, input_shape, fold, self.names.resolve,
                                       f"The Keras Sequential model {where}; it takes input as Keras does.",
                                       id(c) in self.an.summaries)
@@ -249,6 +262,7 @@ class Translator(cst.CSTTransformer):
                     self.diag(node, NOTE, "initializer", message)
                 if fold:
                     self.support.add("keras_output")
+                    self.imports.update({"torch", "functools"} if fold == "softmax" else {"torch"})
             except LayerError as exc:
                 self.failed.add(id(c))
                 self.diag(exc.node, TODO, "unsupported-layer", f"{exc}; model `{c.variable}` left in Keras")
@@ -541,11 +555,14 @@ class Translator(cst.CSTTransformer):
         if isinstance(stmt, cst.SimpleStatementLine):
             if isinstance(stmt.body[0], (cst.Import, cst.ImportFrom)):
                 return stmt
+            if any(self._failed_var(n) for n in _names_used(stmt) & self.an.model_vars):
+                return stmt  # calls on a model left in Keras stay in Keras
             rewriter = CallRewriter(self)
             stmt = stmt.visit(rewriter)
             if rewriter.reasons:
                 stmt = self._mark(stmt, rewriter.reasons[0])
-            left = _framework_refs(stmt, self.names)
+            left = [n for n in _framework_refs(stmt, self.names)
+                    if not (isinstance(n, cst.Name) and n.value in self.support)]
             if left:
                 for node in left:
                     self.diag(node, TODO, "untranslated", f"`{code(node)}` has no rule")

@@ -128,6 +128,7 @@ class SequentialBuilder:
         self.rules = rules
         self.uids = uids
         self.attrs: set[str] = set()
+        self.constants: dict[str, int] = {}
 
     def layer_name(self, keras_class: str, args: dict) -> str:
         if "name" in args:
@@ -195,7 +196,7 @@ class SequentialBuilder:
                 if arg_name in rule.unsupported:
                     raise LayerError(f"{keras_class}({arg_name}=...) is not supported", node)
             if index == 0 and shape is None:
-                shape = first_shape = _input_shape_of(given)
+                shape = first_shape = _input_shape_of(given, self.constants)
             for init_arg in INIT_ARGS & given.keys():
                 warnings.append(("initializer", f"{keras_class}({init_arg}=...) is not reproduced: "
                                  "torch initialises its own way (weights differ, training does not)",
@@ -295,9 +296,9 @@ class SequentialBuilder:
         return seq, f"{weight_index}."
 
 
-def _input_shape_of(given: dict[str, cst.BaseExpression]) -> Shape | None:
+def _input_shape_of(given: dict[str, cst.BaseExpression], constants: dict[str, int]) -> Shape | None:
     if "input_shape" in given:
-        return shape_from_node(given["input_shape"]) or _opaque_shape(given["input_shape"])
+        return shape_from_node(given["input_shape"], constants) or _opaque_shape(given["input_shape"])
     if "input_dim" in given:
         node = given["input_dim"]
         try:
@@ -305,7 +306,7 @@ def _input_shape_of(given: dict[str, cst.BaseExpression]) -> Shape | None:
         except (ValueError, TypeError):
             return (node,)
     if "batch_input_shape" in given:
-        shape = shape_from_node(given["batch_input_shape"])
+        shape = shape_from_node(given["batch_input_shape"], constants)
         return shape[1:] if shape else None
     return None
 

@@ -58,13 +58,20 @@ def ceil_div(a: Dim, b: int) -> Dim:
     return combine("//", combine("+", a, b - 1), b)
 
 
-def shape_from_node(node: cst.BaseExpression) -> Shape | None:
-    """A Keras shape argument (`(28, 28, 1)`, `(x.shape[1],)`, `[784]`) as dims, or None."""
+def shape_from_node(node: cst.BaseExpression, constants: dict[str, int] | None = None) -> Shape | None:
+    """A Keras shape argument (`(28, 28, 1)`, `(x.shape[1],)`, `[784]`) as dims, or None.
+
+    A name the script binds once to an int (`N_STEPS = 32`) counts as that int.
+    """
+    constants = constants or {}
     if isinstance(node, (cst.Tuple, cst.List)):
         dims: list[Dim] = []
         for el in node.elements:
             if isinstance(el, cst.StarredElement):
                 return None
+            if isinstance(el.value, cst.Name) and el.value.value in constants:
+                dims.append(constants[el.value.value])
+                continue
             try:
                 value = literal(el.value)
                 dims.append(value if isinstance(value, int) else None)

@@ -1,0 +1,183 @@
+"""Weight recipes and optimizer tables for parity: Keras weights to a torch state dict, in numpy."""
+
+from __future__ import annotations
+
+import functools
+import math
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..ir import LayerMap, ModelInfo
+
+PARITY_RULES = Path(__file__).resolve().parent.parent.parent / "rules" / "parity.toml"
+BOUNDS = ("float32", "lr", "lr/sqrt(1-rho)")
+
+
+@dataclass(frozen=True)
+class OptimizerRule:
+    """How one Keras optimizer's configuration reads on a torch.optim param_group."""
+
+    keras: str
+    torch: tuple[str, ...]
+    hyper: tuple[tuple[str, str], ...]
+    none: tuple[tuple[str, object], ...]
+    expect: tuple[tuple[str, object], ...]
+    update: str
+    reason: str
+
+    def step_bound(self, keras_config: dict, learning_rate: float) -> float:
+        """The widest |w_torch - w_keras| one step may add, by this optimizer's named bound."""
+        if self.update == "lr":
+            return abs(learning_rate)
+        if self.update == "lr/sqrt(1-rho)":
+            rho = float(keras_config.get("rho", 0.9))
+            return abs(learning_rate) / math.sqrt(max(1.0 - rho, 1e-12))
+        return 0.0
+
+
+@dataclass(frozen=True)
+class ParityRules:
+    atol: float
+    rtol: float
+    optimizers: dict[str, OptimizerRule]
+    keras_only: dict[str, str]  # Keras config key -> its inactive value as source text
+    decoupled_classes: tuple[str, ...]
+    decoupled_flag: str
+    weight_bounds: dict[str, tuple[str, str]]  # Keras weight name -> (bound, reason)
+
+
+@functools.cache
+def load_parity_rules(path: Path = PARITY_RULES) -> ParityRules:
+    with open(path, "rb") as f:
+        raw = tomllib.load(f)
+    optimizers = {}
+    for name, table in raw["optimizer"].items():
+        if table["update"] not in BOUNDS:
+            raise ValueError(f"rules/parity.toml: optimizer {name}: unknown bound {table['update']!r}")
+        optimizers[name] = OptimizerRule(
+            keras=name, torch=tuple(table["torch"]), hyper=tuple(table["hyper"].items()),
+            none=tuple(table.get("none", {}).items()), expect=tuple(table.get("expect", {}).items()),
+            update=table["update"], reason=table["reason"])
+    return ParityRules(
+        atol=raw["tolerance"]["atol"], rtol=raw["tolerance"]["rtol"], optimizers=optimizers,
+        keras_only=dict(raw["keras_only"]["inactive"]),
+        decoupled_classes=tuple(raw["decoupled_weight_decay"]["classes"]),
+        decoupled_flag=raw["decoupled_weight_decay"]["flag"],
+        weight_bounds={k: (v["bound"], v["reason"]) for k, v in raw.get("weight", {}).items()},
+    )
+
+
+@dataclass(frozen=True)
+class WeightLink:
+    """One Keras weight and the torch state-dict entry it becomes."""
+
+    layer: int  # index in the Keras model's layers (InputLayer excluded)
+    weight: int  # index in that layer's weights
+    keras_name: str  # "kernel"
+    keras_label: str  # "dense_1/kernel", for reports
+    torch_key: str  # "dense_1.0.weight"
+    permute: tuple[int, ...] | None
+
+    def to_torch(self, a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.transpose(a, self.permute)) if self.permute else a
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How the Keras model's weights reach the torch model, and what did not fit."""
+
+    links: tuple[WeightLink, ...]
+    problems: tuple[tuple[int, str], ...]  # (Keras layer index, message)
+    by_name: bool
+
+
+def classes_of(keras_layers: Sequence[dict]) -> list[str]:
+    return [layer["class"] for layer in keras_layers]
+
+
+def select_model(models: Sequence[ModelInfo], keras_model: dict) -> tuple[ModelInfo | None, str]:
+    """The translated model that is the Keras model trained first: by variable and layer classes."""
+    classes = classes_of(keras_model["layers"])
+    same = [m for m in models if [lm.keras_class for lm in m.layers] == classes]
+    for m in same:
+        if m.variable and m.variable == keras_model.get("variable"):
+            return m, ""
+    if same:
+        return same[0], ""
+    if not models:
+        return None, "the translation reports no models"
+    names = ", ".join(f"{m.variable} ({len(m.layers)} layers)" for m in models)
+    return None, (f"no translated model has the trained Keras model's layers "
+                  f"({', '.join(classes)}); the translation has {names}")
+
+
+def plan_by_layer_map(info: ModelInfo, keras_layers: Sequence[dict]) -> Plan:
+    """Links by the layer map: each Keras weight through its layer's recipe."""
+    links, problems = [], []
+    for i, (lm, kl) in enumerate(zip(info.layers, keras_layers, strict=True)):
+        recipes = {name: (path, perm) for name, path, perm in lm.weights}
+        for j, w in enumerate(kl["weights"]):
+            if w["name"] not in recipes:
+                problems.append((i, f"Keras weight {w['name']!r} has no recipe in the layer map"))
+                continue
+            path, perm = recipes[w["name"]]
+            links.append(WeightLink(i, j, w["name"], f"{kl['name']}/{w['name']}",
+                                    f"{lm.attribute}.{path}", tuple(perm) if perm else None))
+    return Plan(tuple(links), tuple(problems), True)
+
+
+def plan_by_order(keras_layers: Sequence[dict], recipes: dict[str, dict[str, tuple | None]],
+                  layer_maps: Sequence[LayerMap] = ()) -> Plan:
+    """Links in Keras weight order; torch keys are filled in by the torch side's state-dict order."""
+    links, problems = [], []
+    maps = {i: lm for i, lm in enumerate(layer_maps)}
+    for i, kl in enumerate(keras_layers):
+        perms = dict(recipes.get(kl["class"], {}))
+        if i in maps and maps[i].keras_class == kl["class"]:
+            perms.update({name: perm for name, _, perm in maps[i].weights})
+        for j, w in enumerate(kl["weights"]):
+            if w["name"] not in perms and len(w["shape"]) > 1:
+                problems.append((i, f"no recipe for Keras weight {kl['class']}.{w['name']}"))
+            perm = perms.get(w["name"])
+            links.append(WeightLink(i, j, w["name"], f"{kl['name']}/{w['name']}", "",
+                                    tuple(perm) if perm else None))
+    return Plan(tuple(links), tuple(problems), False)
+
+
+def class_recipes() -> dict[str, dict[str, tuple | None]]:
+    """Per Keras class, each weight's permutation, from the translator's own layer rules."""
+    try:
+        from ..rules import load_rules
+
+        layers = load_rules().layers
+    except Exception:  # the translator's rules are unavailable: only the layer map can say
+        return {}
+    return {name: {w: perm for w, _, perm in rule.weights} for name, rule in layers.items()}
+
+
+def inverse(perm: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    return None if perm is None else tuple(int(i) for i in np.argsort(perm))
+
+
+def float32_equal(a, b) -> bool:
+    """Hyper-parameters match exactly at float32 precision (Keras stores the rate as float32)."""
+    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
+        return a == b or (a in (None, 0, 0.0, False) and b in (None, 0, 0.0, False) and
+                          not isinstance(a, bool) and not isinstance(b, bool))
+    try:
+        return bool(np.float32(a) == np.float32(b))
+    except (TypeError, ValueError):
+        return a == b
+
+
+def lookup(group: dict, path: str):
+    """A param_group value by a path such as "betas.0"."""
+    key, _, index = path.partition(".")
+    value = group.get(key)
+    if index and isinstance(value, list | tuple):
+        return value[int(index)] if int(index) < len(value) else None
+    return value
