@@ -232,9 +232,10 @@ class Session:
                 continue
             target.data.copy_(torch.from_numpy(np.ascontiguousarray(value)).to(target.dtype))
             loaded.add(key)
+        failed = {key for key, _ in errors}
         self.meta["load"].update(mode="by-name", errors=errors, loaded=sorted(loaded),
                                  unloaded=[k for k, v in sd.items() if k not in loaded
-                                           and v.is_floating_point()])
+                                           and k not in failed and v.is_floating_point()])
 
     def load_by_order(self, sd) -> None:
         """Without a matching layer map, Keras weights go to float entries in registration order."""

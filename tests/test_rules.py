@@ -1,0 +1,147 @@
+"""Every rule's examples run as unit tests, and every rule is checked against the real APIs."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import pytest
+
+from translator import translate_source
+from translator.rules import REQUIRED, load_rules
+from translator.shapes import literal
+
+import libcst as cst
+
+RULES = load_rules()
+
+
+def _attr_lines(out: str) -> list[str]:
+    return re.findall(r"^        self\.\w+ = (.+?)(?:  #.*)?$", out, flags=re.M)
+
+
+def _examples(kind_items):
+    seen = set()
+    for rule in kind_items:
+        if id(rule) in seen:
+            continue
+        seen.add(id(rule))
+        for i, ex in enumerate(rule.examples):
+            yield pytest.param(rule, ex, id=f"{rule.id}-{i}")
+
+
+@pytest.mark.parametrize(("rule", "example"), _examples(RULES.layers.values()))
+def test_layer_example(rule, example) -> None:
+    shape = tuple(example["input"])
+    src = ("from tensorflow import keras\n"
+           f"model = keras.Sequential([keras.Input(shape={shape!r}), keras.layers.{example['keras']}])\n")
+    result = translate_source(src)
+    assert result.todos == 0, [d.render() for d in result.diagnostics]
+    assert _attr_lines(result.code) == [example["torch"]]
+
+
+@pytest.mark.parametrize(("rule", "example"), _examples(RULES.losses.values()))
+def test_loss_example(rule, example) -> None:
+    loss = example["keras"] if example["keras"].startswith("'") else f"keras.losses.{example['keras']}"
+    head = f", activation={example['head']!r}" if example["head"] else ""
+    src = ("from tensorflow import keras\n"
+           f"model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(3{head})])\n"
+           f"model.compile(optimizer='adam', loss={loss})\n")
+    result = translate_source(src)
+    assert result.todos == 0, [d.render() for d in result.diagnostics]
+    assert f"model.loss_fn = {example['torch']}\n" in result.code
+    if example["head"] and rule.fold == example["head"]:
+        assert "output_activation" in result.code  # folded: predict re-applies the head
+
+
+@pytest.mark.parametrize(("rule", "example"), _examples(RULES.optimizers.values()))
+def test_optimizer_example(rule, example) -> None:
+    src = ("from tensorflow import keras\n"
+           "model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(1)])\n"
+           f"model.compile(optimizer=keras.optimizers.{example['keras']}, loss='mse')\n")
+    result = translate_source(src)
+    assert result.todos == 0
+    assert f"model.optimizer = {example['torch']}\n" in result.code
+
+
+@pytest.mark.parametrize(("rule", "example"), _examples(RULES.callbacks.values()))
+def test_callback_example(rule, example) -> None:
+    src = ("from tensorflow import keras\n"
+           "model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(1)])\n"
+           "model.compile(optimizer='adam', loss='mse')\n"
+           f"model.fit(x, y, callbacks=[keras.callbacks.{example['keras']}])\n")
+    result = translate_source(src)
+    assert result.todos == 0
+    assert f"callbacks=[{example['torch']}]" in result.code
+    assert f"class {rule.torch}:" in result.code
+
+
+@pytest.mark.parametrize(("rule", "example"), _examples(RULES.metrics.values()))
+def test_metric_example(rule, example) -> None:
+    src = ("from tensorflow import keras\n"
+           "model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(1)])\n"
+           f"model.compile(optimizer='adam', loss='mse', metrics=[{example['keras']}])\n")
+    result = translate_source(src)
+    assert f"model.metrics = {{{example['key']!r}: {rule.torch}}}" in result.code
+
+
+def _same_default(rule_default: str, real) -> bool:
+    value = literal(cst.parse_expression(rule_default))
+    if isinstance(value, tuple) and isinstance(real, int):
+        return all(v == real for v in value)
+    if isinstance(real, tuple) and isinstance(value, int):
+        return all(v == value for v in real)
+    return value == real or (isinstance(real, list) and tuple(real) == value)
+
+
+def test_rules_match_installed_keras_and_torch() -> None:
+    keras = pytest.importorskip("keras")
+    torch = pytest.importorskip("torch")
+    from torch import nn  # noqa: F401  (targets are written as nn.X / torch.optim.X)
+
+    namespace = {"nn": torch.nn, "torch": torch}
+    checked = 0
+    for kind, table, module in (("layer", RULES.layers, keras.layers),
+                                ("optimizer", RULES.optimizers, keras.optimizers),
+                                ("callback", RULES.callbacks, keras.callbacks)):
+        for name, rule in table.items():
+            if name != rule.keras:
+                continue
+            params = inspect.signature(getattr(module, rule.keras)).parameters
+            for arg, default in rule.signature:
+                assert arg in params, f"{kind} {rule.keras}: Keras has no argument {arg}"
+                real = params[arg].default
+                if default == REQUIRED:
+                    assert real is inspect.Parameter.empty, f"{rule.keras}.{arg} has a default"
+                else:
+                    assert _same_default(default, real), f"{rule.keras}.{arg}: rule {default} != Keras {real!r}"
+                checked += 1
+            if rule.torch and kind != "callback":
+                assert eval(rule.torch, namespace) is not None  # noqa: S307 - a dotted name from rules/
+    assert checked > 100
+    for name, module in RULES.activations.items():
+        assert hasattr(keras.activations, name), name
+        if module:
+            assert isinstance(eval(module, namespace), torch.nn.Module)  # noqa: S307
+
+
+def test_every_rule_has_an_example() -> None:
+    for table in (RULES.layers, RULES.optimizers, RULES.callbacks):
+        for rule in table.values():
+            assert rule.examples, rule.id
+
+
+def test_torch_defaults_in_rules_match_torch() -> None:
+    torch = pytest.importorskip("torch")
+    for table in (RULES.layers, RULES.optimizers):
+        for rule in table.values():
+            if not rule.torch or not rule.torch.startswith(("nn.", "torch.")):
+                continue
+            target = eval(rule.torch, {"nn": torch.nn, "torch": torch})  # noqa: S307
+            params = inspect.signature(target).parameters
+            for spec in rule.args:
+                if spec.default is None or not spec.target:
+                    continue
+                assert spec.target in params, f"{rule.torch} has no {spec.target}"
+                real = params[spec.target].default
+                assert _same_default(spec.default, real), f"{rule.torch}.{spec.target}: {spec.default} != {real!r}"
