@@ -269,7 +269,8 @@ def _judge(keras_meta, keras_arrays, keras_side, torch_meta, torch_arrays, torch
                      "and training were compared")
     rows = _layer_rows(keras_model, keras_arrays, torch_meta, torch_arrays, plan, links, info,
                        by_name, tol, notes)
-    output = _output_row(keras_model, keras_arrays, torch_meta, torch_arrays, tol)
+    folded = next((lm.folded for lm in reversed(info.layers) if lm.folded), None) if info else None
+    output = _output_row(keras_model, keras_arrays, torch_meta, torch_arrays, folded, tol)
     train = None
     if mode != "weights" and options.train_steps > 0:
         train = _train_result(keras_meta, keras_arrays, torch_meta, torch_arrays, links, tol,
@@ -310,12 +311,10 @@ def _resolve_links(plan: Plan, load: dict) -> list[WeightLink]:
 
 
 def _owner(key: str, layer_attrs: list[tuple[int, str]]) -> int | None:
-    best = None
-    for i, attr in layer_attrs:
-        if key == attr or key.startswith(attr + "."):
-            if best is None or len(attr) > len(layer_attrs[best][1]):
-                best = i
-    return best
+    """The Keras layer whose attribute holds a state-dict key (the longest matching prefix)."""
+    matches = [(len(attr), i) for i, attr in layer_attrs
+               if key == attr or key.startswith(attr + ".")]
+    return max(matches)[1] if matches else None
 
 
 def _layer_rows(keras_model, keras_arrays, torch_meta, torch_arrays, plan: Plan,
@@ -359,8 +358,9 @@ def _layer_rows(keras_model, keras_arrays, torch_meta, torch_arrays, plan: Plan,
                 checks.append(Check(f"output on the {label}", FAILED,
                                     message=f"the PyTorch module raised {error}"))
             else:
-                checks.append(check_of(f"output on the {label}",
-                                       compare_arrays(k_out, torch_arrays.get(f"p/{probe}/out/{i}"), tol)))
+                checks.append(_output_check(
+                    f"output on the {label}", k_out, torch_arrays.get(f"p/{probe}/out/{i}"),
+                    torch_arrays.get(f"p/{probe}/outraw/{i}"), lm.folded, tol))
             t_in = torch_arrays.get(f"p/{probe}/inmodel/{i}")
             if t_in is not None:
                 called = True
@@ -376,7 +376,20 @@ def _layer_rows(keras_model, keras_arrays, torch_meta, torch_arrays, plan: Plan,
     return rows
 
 
-def _output_row(keras_model, keras_arrays, torch_meta, torch_arrays, tol) -> LayerRow:
+def _output_check(what: str, keras: np.ndarray | None, torch: np.ndarray | None,
+                  raw: np.ndarray | None, folded: str | None, tol: Tolerance) -> Check:
+    """An output comparison that recognises an activation applied twice (a double softmax)."""
+    diff = compare_arrays(keras, torch, tol)
+    if diff.ok or not folded or raw is None or not compare_arrays(keras, raw, tol).ok:
+        return check_of(what, diff)
+    return Check(what, diff.status, diff, message=(
+        f"{diff.describe()}. Without the folded {folded} PyTorch matches Keras: the module already "
+        f"applies {folded} and the translation applies it again through the loss (a double "
+        f"{folded})"))
+
+
+def _output_row(keras_model, keras_arrays, torch_meta, torch_arrays, folded: str | None,
+                tol: Tolerance) -> LayerRow:
     errors = torch_meta.get("errors", {})
     checks = []
     for probe, label in PROBES:
@@ -384,9 +397,9 @@ def _output_row(keras_model, keras_arrays, torch_meta, torch_arrays, tol) -> Lay
             checks.append(Check(f"model output on the {label}", FAILED,
                                 message=f"the PyTorch model raised {errors[f'{probe}/model']}"))
             continue
-        checks.append(check_of(f"model output on the {label}",
-                               compare_arrays(keras_arrays.get(f"p/{probe}/y"),
-                                              torch_arrays.get(f"p/{probe}/y"), tol)))
+        checks.append(_output_check(f"model output on the {label}",
+                                    keras_arrays.get(f"p/{probe}/y"), torch_arrays.get(f"p/{probe}/y"),
+                                    torch_arrays.get(f"p/{probe}/yraw"), folded, tol))
     return LayerRow("(model output)", keras_model["class"], "model(x)", tuple(checks))
 
 

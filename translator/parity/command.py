@@ -143,7 +143,7 @@ def _guard(run) -> int:
     except KeyboardInterrupt:
         click.echo("keras2torch: interrupted", err=True)
         return 130
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a bug of ours: one line, never a traceback
         click.echo(f"keras2torch: internal error [parity] {type(exc).__name__}: {exc} "
                    "(please report this with the script)", err=True)
         return EXIT_CANNOT_CHECK

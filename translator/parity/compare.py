@@ -267,8 +267,9 @@ def decide(rows: Sequence[LayerRow], train: TrainResult | None, output_row: Laye
     if output_row is not None and is_divergent(output_row.status):
         problem = output_row.first_problem()
         detail = problem.describe() if problem else output_row.status
+        compared = any(r.status == OK for r in rows)
         where = ("every layer matches on its own, so the error is in the model's forward() "
-                 "between layers (a permute, a reshape or the layer order)" if rows else
+                 "between layers or after the last one" if compared else
                  "layers were not compared one by one")
         return Verdict("fail", None, max_abs, f"the model output differs ({detail}); {where}",
                        tuple(notes))

@@ -82,7 +82,7 @@ def as_array(value) -> np.ndarray:
         return value
     try:
         return np.asarray(keras.ops.convert_to_numpy(value))
-    except Exception:
+    except Exception:  # noqa: BLE001 - not a tensor of this backend: plain numpy
         return np.asarray(value)
 
 
@@ -145,7 +145,7 @@ def switch_off_dropout(model) -> list[str]:
     changed = []
     try:
         layers = list(model._flatten_layers(include_self=False, recursive=True))
-    except Exception:
+    except AttributeError:  # a Keras without the private walk: top-level layers only
         layers = model_layers(model)
     for layer in layers:
         name = type(layer).__name__
@@ -198,7 +198,7 @@ def optimizer_record(model) -> dict:
     config = optimizer.get_config()
     try:
         learning_rate = float(to_numpy(optimizer.learning_rate))
-    except Exception:
+    except Exception:  # noqa: BLE001 - a schedule that cannot be read now: config only
         learning_rate = None
     return {"class": type(optimizer).__name__, "config": config, "learning_rate": learning_rate}
 
@@ -404,7 +404,7 @@ def install(options: argparse.Namespace, rec: Recorder) -> None:
             capture(self, arguments, frame, options, rec)
         except NotImplementedError as exc:
             rec.meta.update(status="unsupported", message=f"{exc} are not supported yet")
-        except BaseException as exc:  # our failure or the model's: either way, report and leave
+        except Exception as exc:  # noqa: BLE001 - ours or the model's: report it and leave
             rec.meta.update(status="capture-error", message=f"{type(exc).__name__}: {exc}",
                             traceback=traceback.format_exc())
         write_results(options.io, rec.meta, rec.arrays)
@@ -428,7 +428,7 @@ def main(argv: list[str] | None = None) -> None:
     rec = Recorder()
     try:
         install(options, rec)
-    except BaseException as exc:
+    except Exception as exc:  # noqa: BLE001 - reported in the results, never raised into the script
         rec.meta.update(status="capture-error", message=f"could not import Keras: {exc}")
         write_results(options.io, rec.meta, {})
         leave(0)
@@ -440,7 +440,7 @@ def main(argv: list[str] | None = None) -> None:
         code = exc.code
         rec.meta.update(status="exited", message=f"the script called sys.exit({code!r}) before "
                         "training a model")
-    except BaseException as exc:
+    except Exception as exc:  # noqa: BLE001 - the script's own error, shown as it raised it
         print_script_traceback(exc, script)
         rec.meta.update(status="script-error", message=f"{type(exc).__name__}: {exc}")
     else:

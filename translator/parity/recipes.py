@@ -154,7 +154,7 @@ def class_recipes() -> dict[str, dict[str, tuple | None]]:
         from ..rules import load_rules
 
         layers = load_rules().layers
-    except Exception:  # the translator's rules are unavailable: only the layer map can say
+    except Exception:  # noqa: BLE001 - rules unavailable: only the layer map can say
         return {}
     return {name: {w: perm for w, _, perm in rule.weights} for name, rule in layers.items()}
 

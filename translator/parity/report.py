@@ -5,19 +5,12 @@ from __future__ import annotations
 import json
 import math
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 
 from .check import ParityResult, SideRun
 from .compare import OK, UNCHECKED, ArrayDiff, Check, LayerRow, TrainFigure, fmt, is_divergent
 
 COLUMNS = ("Keras layer", "class", "PyTorch module", "Keras shape", "PyTorch shape", "max abs",
            "max rel", "status")
-
-
-@dataclass(frozen=True)
-class Rendered:
-    text: str
-    exit_code: int
 
 
 def _shape(shape: tuple[int, ...] | None) -> str:
@@ -31,8 +24,9 @@ def _row_cells(row: LayerRow) -> tuple[str, ...]:
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join("{:<%d}" % w for w in widths)
-    return [line.format(*header).rstrip(), *(line.format(*r).rstrip() for r in rows)]
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(f"{c:<{w}}" for c, w in zip(cells, widths, strict=True)).rstrip()
+    return [line(header), *(line(r) for r in rows)]
 
 
 def _figure_cells(f: TrainFigure) -> tuple[str, ...]:

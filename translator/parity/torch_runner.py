@@ -152,19 +152,19 @@ class Session:
         import torch
 
         if self.model is not None or self.busy or not module.training:
-            return None
+            return
         if not torch.is_grad_enabled():
-            return None
+            return
         optimizer = self.optimizer_of(module)
         if optimizer is None:
-            return None
+            return
         self.busy = True
         try:
             self.capture(module, optimizer, args)
-        except BaseException as exc:
+        except Exception as exc:  # noqa: BLE001 - reported in the results, never raised into the script
             self.fail_internally(exc)
         self.busy = False
-        return None
+        return
 
     # --- capture -------------------------------------------------------------------------------
     def capture(self, model, optimizer, args) -> None:
@@ -227,8 +227,8 @@ class Session:
             value = self.weights[f"sd/{key}"]
             target = sd[key]
             if tuple(target.shape) != value.shape:
-                errors.append([key, f"shape {tuple(target.shape)} in PyTorch, {value.shape} from "
-                                    "Keras after the recipe"])
+                errors.append([key, (f"shape {tuple(target.shape)} in PyTorch, {value.shape} "
+                                     "from Keras after the recipe")])
                 continue
             target.data.copy_(torch.from_numpy(np.ascontiguousarray(value)).to(target.dtype))
             loaded.add(key)
@@ -246,14 +246,14 @@ class Session:
         mapping, errors = [], []
         for n, item in enumerate(order):
             if n >= len(entries):
-                errors.append([item["keras"], "PyTorch has fewer parameters and buffers than Keras "
-                                              "has weights"])
+                errors.append([item["keras"], ("PyTorch has fewer parameters and buffers than "
+                                               "Keras has weights")])
                 break
             key, target = entries[n]
             value = self.weights[f"order/{n}"]
             if tuple(target.shape) != value.shape:
-                errors.append([key, f"shape {tuple(target.shape)} in PyTorch, {value.shape} from "
-                                    f"Keras weight {item['keras']}"])
+                errors.append([key, (f"shape {tuple(target.shape)} in PyTorch, {value.shape} "
+                                     f"from Keras weight {item['keras']}")])
                 break
             target.data.copy_(torch.from_numpy(np.ascontiguousarray(value)).to(target.dtype))
             mapping.append([item["keras"], key])
@@ -280,7 +280,7 @@ class Session:
             handles.append(module.register_forward_pre_hook(grab))
         try:
             out = first_tensor(model(torch.from_numpy(x)))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the translation's error is a finding
             self.meta.setdefault("errors", {})[f"{probe}/model"] = f"{type(exc).__name__}: {exc}"
             out = None
         finally:
@@ -288,6 +288,7 @@ class Session:
                 h.remove()
         if out is not None:
             self.arrays[f"p/{probe}/y"] = fold(out, self.plan.get("output_fold")).numpy()
+            self.arrays[f"p/{probe}/yraw"] = out.numpy()  # tells a double softmax from other errors
         for i, a in inputs.items():
             self.arrays[f"p/{probe}/inmodel/{i}"] = a
         for layer in layers:
@@ -299,13 +300,15 @@ class Session:
             module = model.get_submodule(layer["attribute"])
             try:
                 y = first_tensor(module(torch.from_numpy(np.ascontiguousarray(a))))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - the translation's error is a finding
                 self.meta.setdefault("errors", {})[f"{probe}/{i}"] = f"{type(exc).__name__}: {exc}"
                 continue
-            y = fold(y, layer.get("folded"))
-            out_a = y.detach().cpu().numpy()
-            self.arrays[f"p/{probe}/out/{i}"] = (
-                to_last(out_a) if layer["layout_out"] == CHANNELS_FIRST else out_a)
+            for key, value in (("out", fold(y, layer.get("folded"))), ("outraw", y)):
+                if key == "outraw" and not layer.get("folded"):
+                    continue
+                out_a = value.detach().cpu().numpy()
+                self.arrays[f"p/{probe}/{key}/{i}"] = (
+                    to_last(out_a) if layer["layout_out"] == CHANNELS_FIRST else out_a)
 
     # --- training ------------------------------------------------------------------------------
     def on_backward(self, tensor) -> None:
@@ -321,7 +324,7 @@ class Session:
                 self.losses.append(self.pending_loss)
             if self.steps == 0:
                 self.record_first_step(optimizer)
-        except BaseException as exc:
+        except Exception as exc:  # noqa: BLE001 - reported in the results, never raised into the script
             self.fail_internally(exc)
 
     def step_post_hook(self, optimizer, args, kwargs) -> None:
@@ -334,7 +337,7 @@ class Session:
                 for key, value in self.model.state_dict().items():
                     if value.is_floating_point():
                         self.arrays[f"s/{key}"] = value.detach().cpu().numpy()
-            except BaseException as exc:
+            except Exception as exc:  # noqa: BLE001 - reported in the results, never raised into the script
                 self.fail_internally(exc)
             self.finish()
 
@@ -432,7 +435,7 @@ def main(argv: list[str] | None = None) -> None:
     session = Session(options)
     try:
         install(session)
-    except BaseException as exc:
+    except Exception as exc:  # noqa: BLE001 - reported in the results, never raised into the script
         session.meta.update(status="capture-error", message=f"could not import torch: {exc}")
         session.write()
         leave(0)
@@ -444,7 +447,7 @@ def main(argv: list[str] | None = None) -> None:
         if session.model is None:
             session.meta.update(status="exited", message=f"the script called sys.exit({exc.code!r})"
                                 " before training a model")
-    except BaseException as exc:
+    except Exception as exc:  # noqa: BLE001 - the script's own error, shown as it raised it
         print_script_traceback(exc, script)
         session.meta.update(status="script-error", message=f"{type(exc).__name__}: {exc}")
     else:
