@@ -372,6 +372,9 @@ class Translator(cst.CSTTransformer):
                 continue
             if mc and mc[1] == "add" and mc[0] in self.an.model_vars:
                 continue  # already folded into the class
+            if target and isinstance(target[1], (cst.Name, cst.Attribute)) and self.names.full_path(target[1]) \
+                    and self.names.bindings.get(target[0]) == self.names.full_path(target[1]):
+                continue  # `L = keras.layers` only renames a module: resolution has used it
             seed = self._seed(stmt)
             if seed is not None:
                 out.extend(seed)
