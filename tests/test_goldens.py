@@ -51,3 +51,15 @@ def _imported_roots(code: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module:
             roots.add(node.module.split(".")[0])
     return roots
+
+
+def test_goldens_are_clean_under_ruff_defaults() -> None:
+    import shutil
+    import subprocess
+
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed")
+    files = sorted(str(p) for p in FIXTURES.glob("*/expected_torch.py"))
+    proc = subprocess.run([ruff, "check", "--isolated", "--no-cache", *files], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:]

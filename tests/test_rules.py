@@ -5,19 +5,18 @@ from __future__ import annotations
 import inspect
 import re
 
+import libcst as cst
 import pytest
 
 from translator import translate_source
 from translator.rules import REQUIRED, load_rules
 from translator.shapes import literal
 
-import libcst as cst
-
 RULES = load_rules()
 
 
 def _attr_lines(out: str) -> list[str]:
-    return re.findall(r"^        self\.\w+ = (.+?)(?:  #.*)?$", out, flags=re.M)
+    return re.findall(r"^        self\.\w+ = (.+?)(?:  #.*)?$", out, flags=re.MULTILINE)
 
 
 def _examples(kind_items):
@@ -117,12 +116,12 @@ def test_rules_match_installed_keras_and_torch() -> None:
                     assert _same_default(default, real), f"{rule.keras}.{arg}: rule {default} != Keras {real!r}"
                 checked += 1
             if rule.torch and kind != "callback":
-                assert eval(rule.torch, namespace) is not None  # noqa: S307 - a dotted name from rules/
+                assert eval(rule.torch, namespace) is not None
     assert checked > 100
     for name, module in RULES.activations.items():
         assert hasattr(keras.activations, name), name
         if module:
-            assert isinstance(eval(module, namespace), torch.nn.Module)  # noqa: S307
+            assert isinstance(eval(module, namespace), torch.nn.Module)
 
 
 def test_every_rule_has_an_example() -> None:
@@ -137,7 +136,7 @@ def test_torch_defaults_in_rules_match_torch() -> None:
         for rule in table.values():
             if not rule.torch or not rule.torch.startswith(("nn.", "torch.")):
                 continue
-            target = eval(rule.torch, {"nn": torch.nn, "torch": torch})  # noqa: S307
+            target = eval(rule.torch, {"nn": torch.nn, "torch": torch})
             params = inspect.signature(target).parameters
             for spec in rule.args:
                 if spec.default is None or not spec.target:

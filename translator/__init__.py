@@ -2,5 +2,5 @@
 
 from .api import Result, TranslationError, translate_source
 
-__all__ = ["translate_source", "TranslationError", "Result"]
+__all__ = ["Result", "TranslationError", "translate_source"]
 __version__ = "0.1.0"

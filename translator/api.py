@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -158,21 +159,60 @@ def _finish_module(module: cst.Module, t: Translator, keep_framework: bool, file
         elif not spaced and not lead:
             lead = [cst.EmptyLine()]
         after[0] = first.with_changes(leading_lines=lead)
-    stdlib = [ln for name, ln in lines if name in STDLIB]
-    third = [ln for name, ln in lines if name not in STDLIB]
     start = i
     while start > 0 and _is_import(body[start - 1]):
         start -= 1
-    if stdlib and start < i:
-        stdlib[0] = stdlib[0].with_changes(leading_lines=body[start].leading_lines)
-        body[start] = body[start].with_changes(leading_lines=[])
-    elif stdlib and start > 0:
-        stdlib[0] = stdlib[0].with_changes(leading_lines=[cst.EmptyLine()])
-    if third and i == start and i > 0 and not stdlib:
-        third[0] = third[0].with_changes(leading_lines=[cst.EmptyLine()])
-    body = body[:start] + stdlib + body[start:i] + third + spaced + after
+    block = _sorted_imports(body[start:i] + [ln for _, ln in lines])
+    if block and start > 0:
+        block[0] = block[0].with_changes(leading_lines=[cst.EmptyLine(), *block[0].leading_lines])
+    body = body[:start] + block + spaced + after
     header = cst.EmptyLine(comment=cst.Comment(HEADER.format(source=_display(filename))))
     return module.with_changes(body=body, header=[header, *module.header])
+
+
+def _has_comment(stmt: cst.SimpleStatementLine) -> bool:
+    return any(e.comment for e in stmt.leading_lines) or stmt.trailing_whitespace.comment is not None
+
+
+def _import_key(stmt: cst.SimpleStatementLine) -> tuple[int, int, str]:
+    small = stmt.body[0]
+    if isinstance(small, cst.ImportFrom):
+        mod = module_name(small.module) if small.module else ""
+        kind = 1
+    else:
+        mod = module_name(small.names[0].name)  # type: ignore[index]
+        kind = 0
+    root = mod.split(".")[0]
+    section = 0 if root == "__future__" else 1 if root in sys.stdlib_module_names else 2
+    return section, kind, mod.lower()
+
+
+def _sorted_imports(block: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+    """The leading import block in isort's order (sections, then plain before from-imports).
+
+    A block with comments is left in the user's order: the comments belong where they are.
+    """
+    if any(_has_comment(s) or len(s.body) != 1 for s in block):  # type: ignore[union-attr]
+        return block
+    keyed = sorted(((_import_key(s), s) for s in block), key=lambda kv: kv[0])  # type: ignore[arg-type]
+    out: list[cst.BaseStatement] = []
+    previous = None
+    for key, stmt in keyed:
+        small = stmt.body[0]  # type: ignore[union-attr]
+        if isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
+            names = sorted(small.names, key=_alias_order)
+            names = [n.with_changes(comma=cst.MaybeSentinel.DEFAULT) for n in names]
+            stmt = stmt.with_changes(body=[small.with_changes(names=names, lpar=None, rpar=None)])  # type: ignore[union-attr]
+        lead = [cst.EmptyLine()] if previous is not None and key[0] != previous else []
+        out.append(stmt.with_changes(leading_lines=lead))
+        previous = key[0]
+    return out
+
+
+def _alias_order(alias: cst.ImportAlias) -> tuple[int, str]:
+    name = module_name(alias.name)
+    kind = 0 if name.isupper() and len(name) > 1 else 1 if name[:1].isupper() else 2
+    return kind, name
 
 
 def _display(filename: str) -> str:
@@ -181,4 +221,4 @@ def _display(filename: str) -> str:
     return PurePath(filename).name if filename not in ("<string>", "-") else "stdin"
 
 
-__all__ = ["translate_source", "TranslationError", "Result", "ERROR"]
+__all__ = ["ERROR", "Result", "TranslationError", "translate_source"]

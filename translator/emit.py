@@ -797,4 +797,4 @@ def make_diagnostics(module: cst.Module, pending, path: str) -> list[Diagnostic]
     return diags
 
 
-__all__ = ["Analyzer", "Translator", "make_diagnostics", "BASE_ARGS", "support", "ModelInfo"]
+__all__ = ["BASE_ARGS", "Analyzer", "ModelInfo", "Translator", "make_diagnostics", "support"]

@@ -114,8 +114,7 @@ def map_args(rule: Mapping, ctx: LayerContext, positional: int) -> tuple[list, i
         else:
             value = ctx.args[spec.source]
         if spec.default is not None and _same_value(code(value), spec.default):
-            if i < used_positional:
-                used_positional = i
+            used_positional = min(used_positional, i)
             continue
         out.append((spec.target, value))
     return out, used_positional

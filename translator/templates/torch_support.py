@@ -133,7 +133,7 @@ def summary(model):
         total += sum(p.numel() for p in params)
         trainable += sum(p.numel() for p in params if p.requires_grad)
         count = sum(p.numel() for p in params)
-        print(f"{f'{name} ({keras_class})':<33}{str((None, *shape)):<25}{count:>13,}")
+        print(f"{f'{name} ({keras_class})':<33}{(None, *shape)!s:<25}{count:>13,}")
     buffers = sum(b.numel() for b in model.buffers() if b.is_floating_point())
     print(f" Total params: {total + buffers:,}")
     print(f" Trainable params: {trainable:,}")
