@@ -597,6 +597,14 @@ class CallRewriter(cst.CSTTransformer):
         name = key.rsplit(".", 1)[1]
         if key.startswith("keras.callbacks.") and name in t.rules.callbacks:
             return self._callback(t.rules.callbacks[name], original_node, updated_node)
+        if key.startswith("keras.datasets.") and key.endswith(".load_data") and not original_node.args:
+            dataset = t.rules.datasets.get(key.split(".")[2])
+            if dataset is not None:
+                t.support.add("load_dataset")
+                t.stats = t.stats + Stats(calls=1)
+                return cst.Call(cst.Name("load_dataset"), args=[
+                    cst.Arg(cst.SimpleString(repr(dataset["file"]))),
+                    cst.Arg(cst.SimpleString(repr(dataset["origin"])))])
         if key == "keras.utils.to_categorical":
             return self._to_categorical(original_node, updated_node)
         if key.startswith("keras.optimizers.") and name in t.rules.optimizers:

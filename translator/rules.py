@@ -84,6 +84,7 @@ class RuleSet:
     callbacks: dict[str, Mapping]
     losses: dict[str, LossRule]  # by every accepted name
     metrics: dict[str, MetricRule]
+    datasets: dict[str, dict]  # keras.datasets.<name> -> file and download address
 
     def canonical(self, dotted: str) -> str:
         """Folds a dotted import path to its canonical Keras key."""
@@ -183,4 +184,5 @@ def load_rules() -> RuleSet:
         callbacks=callbacks,
         losses=losses,
         metrics=metrics,
+        datasets=_load("datasets.toml")["dataset"],
     )
