@@ -35,10 +35,17 @@ def plant(code: str, *edits: tuple[str, str]) -> str:
     return code
 
 
-def parity(case: str, *edits: tuple[str, str], **options) -> ParityResult:
+def without_line(code: str, fragment: str) -> tuple[str, str]:
+    """An edit that deletes the one line holding `fragment`."""
+    line = next(line for line in code.splitlines(keepends=True) if fragment in line)
+    return line, ""
+
+
+def parity(case: str, *edits: tuple[str, str], drop: str = "", **options) -> ParityResult:
     src = CASES / f"{case}_keras.py"
     result = translate(src)
-    return run_parity(src, plant(result.code, *edits), result.models, ParityOptions(**options))
+    code = plant(result.code, *edits, *([without_line(result.code, drop)] if drop else []))
+    return run_parity(src, code, result.models, ParityOptions(**options))
 
 
 def listing(folder: Path) -> list[str]:
@@ -139,8 +146,7 @@ def test_batchnorm_epsilon_left_at_the_torch_default():
 
 
 def test_flatten_order_not_fixed():
-    result = parity("cnn", ("        x = x.permute(0, 2, 3, 1)  # back to channels last, as Keras "
-                            "orders the axes\n", ""))
+    result = parity("cnn", drop="x = x.permute(0, 2, 3, 1)")
     assert result.exit_code == 1
     assert result.verdict.first_divergence == "flatten", _describe(result)
     problem = next(r for r in result.rows if r.keras_name == "flatten").first_problem()
@@ -159,9 +165,9 @@ def test_double_softmax():
 
 def test_wrong_validation_split_is_caught_by_the_first_batch():
     # validation rows taken from the start instead of the end
-    result = parity("mlp", ("x, y, x_val, y_val = x[:split], y[:split], x[split:], y[split:]",
-                            "x_val, y_val, x, y = x[:len(x) - split], y[:len(x) - split], "
-                            "x[len(x) - split:], y[len(x) - split:]"))
+    wrong = ("x_val, y_val, x, y = x[:len(x) - split], y[:len(x) - split], "
+             "x[len(x) - split:], y[len(x) - split:]")
+    result = parity("mlp", ("x, y, x_val, y_val = x[:split], y[:split], x[split:], y[split:]", wrong))
     assert result.exit_code == 1, _describe(result)
     batch = result.train.first_failure()
     assert batch.kind == "batch" and "validation_split" in batch.message
@@ -188,18 +194,15 @@ def test_wrong_learning_rate_through_the_command(tmp_path, capsys):
     assert suite.get("failures") == str(len(failed))
 
 
-def test_hand_edited_translation_with_other_module_names(tmp_path, capsys):
-    src = CASES / "mlp_keras.py"
-    code = translate(src).code
-    for old, new in (("self.dense_1", "self.hidden"), ("self.dense_2", "self.head"),
-                     ("self.batch_normalization", "self.norm")):
-        code = code.replace(old, new)
-    edited = tmp_path / "hand.py"
-    edited.write_text(code)
-    status = main(["parity", str(src), "--translated", str(edited)])
+def test_a_hand_written_port_with_its_own_names_and_a_dataloader(capsys):
+    """Capture by structure only: other module names, a shuffling DataLoader, a plain loop."""
+    status = main(["parity", str(CASES / "mlp_keras.py"), "--translated",
+                   str(CASES / "mlp_by_hand_torch.py"), "--train-steps", "3"])
     out = capsys.readouterr().out
     assert status == 0, out
-    assert "copied by parameter order" in out and "`dense_1`" in out
+    assert "copied by parameter order" in out and "missing `dense`" in out
+    assert any(line.split()[:3] == ["dense", "Dense", "body.0"] for line in out.splitlines())
+    assert "3 steps" in out and "moving_variance after 3 steps" in out
 
 
 # --- porting trained weights ------------------------------------------------------------------

@@ -29,6 +29,7 @@ from .compare import (
     compare_scalars,
     decide,
     fmt,
+    is_divergent,
 )
 from .recipes import (
     Plan,
@@ -168,14 +169,16 @@ def run_parity(source: Path, translated_code: str, models: Sequence[ModelInfo],
         if load_weights is not None:
             keras_args += ["--load-weights", str(Path(load_weights).resolve())]
         keras = sandbox.start(keras_args, keras_dir, options.limits, env)
+        # the torch side waits for the Keras side at most as long as that may run, so it cannot
+        # linger if this process dies
         torch = sandbox.start([sys.executable, "-m", "translator.parity.torch_runner",
-                               str(torch_script), str(io)], torch_dir, options.limits, env)
+                               str(torch_script), str(io), "--wait-s", str(options.timeout_s + 30)],
+                              torch_dir, options.limits, env)
         try:
             keras_run = keras.wait()
             keras_meta = _read_json(io / "keras.json")
             keras_side = _side("Keras", keras_run, keras_meta)
             if keras_side.status != "ok":
-                torch.kill()
                 return error_result(f"the Keras script could not be checked: {keras_side.message}",
                                     options, keras_run=keras_side, seconds=time.monotonic() - started)
             keras_arrays = _read_npz(io / "keras.npz")
@@ -187,8 +190,9 @@ def run_parity(source: Path, translated_code: str, models: Sequence[ModelInfo],
             (io / "go").touch()
             torch_run = torch.wait(max(torch.started, time.monotonic()) + options.timeout_s)
         finally:
-            keras.kill()
-            torch.kill()
+            for side in (keras, torch):  # nothing may outlive the check, whatever happened
+                side.kill()
+                side.wait()
         torch_meta = _read_json(io / "torch.json")
         torch_side = _side("PyTorch", torch_run, torch_meta)
         torch_arrays = _read_npz(io / "torch.npz")
@@ -278,7 +282,10 @@ def _judge(keras_meta, keras_arrays, keras_side, torch_meta, torch_arrays, torch
     verdict = decide(rows, train, output, notes)
     failed_after_capture = torch_meta.get("status") in ("script-error", "exited") or (
         torch_side.status in ("timeout", "crashed"))
-    if failed_after_capture and verdict.status == "pass":
+    forward_diverged = verdict.status == "fail" and (
+        verdict.first_divergence is not None or is_divergent(output.status))
+    if failed_after_capture and not forward_diverged:
+        # the forward pass matched; the script then failed, so training could not be compared
         verdict = Verdict("error", None, verdict.max_abs_diff,
                           f"the PyTorch script failed during training: {torch_side.message}",
                           verdict.notes)
@@ -344,7 +351,10 @@ def _layer_rows(keras_model, keras_arrays, torch_meta, torch_arrays, plan: Plan,
             checks.append(Check("weights", FAILED, message="; ".join(weight_problems[i])))
         if not by_name:
             checks.append(Check("layer", UNCHECKED, message="not compared one by one"))
-            rows.append(LayerRow(kl["name"], kl["class"], "?", tuple(checks)))
+            modules = {link.torch_key.rpartition(".")[0] for link in links
+                       if link.layer == i and link.torch_key}
+            path = modules.pop() if len(modules) == 1 else "?"
+            rows.append(LayerRow(kl["name"], kl["class"], path, tuple(checks)))
             continue
         called = False
         for probe, label in PROBES:
@@ -416,6 +426,9 @@ def _train_result(keras_meta, keras_arrays, torch_meta, torch_arrays, links: lis
     torch_losses = torch_train.get("losses", [])
     keras_losses = keras_arrays.get("t/loss", np.zeros(0))
     if not torch_losses:
+        if torch_meta.get("status") != "ok":
+            return TrainResult(steps, tuple(figures), message=f"the PyTorch script failed before "
+                               f"its first optimizer step: {torch_meta.get('message')}")
         figures.append(TrainFigure("loss", "loss", FAILED, message="the PyTorch script took no "
                                    "optimizer step after calling backward() on a loss"))
         return TrainResult(steps, tuple(figures))

@@ -281,11 +281,13 @@ def decide(rows: Sequence[LayerRow], train: TrainResult | None, output_row: Laye
                            tuple(notes))
     unchecked = [r.keras_name for r in rows if r.status == UNCHECKED]
     extra = list(notes)
-    if unchecked:
+    if unchecked and len(unchecked) < len(rows):  # all unchecked: the caller's note says why
         extra.append("not compared one by one: " + ", ".join(unchecked))
     if train is not None and train.status == UNCHECKED:
         extra.append(f"training not compared: {train.message}")
-    steps = f" and {train.steps} training step{'s' if train.steps != 1 else ''}" if (
-        train is not None and train.figures) else ""
-    return Verdict("pass", None, max_abs, f"parity holds: every layer, the model output{steps} "
-                   "match within tolerance", tuple(extra))
+    checked = ["every layer", "the model output"]
+    if train is not None and train.figures:
+        checked.append(f"{train.steps} training step{'s' if train.steps != 1 else ''}")
+    listed = ", ".join(checked[:-1]) + " and " + checked[-1]
+    return Verdict("pass", None, max_abs, f"parity holds: {listed} match within tolerance",
+                   tuple(extra))

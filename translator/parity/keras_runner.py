@@ -92,9 +92,19 @@ def to_numpy(value) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(value))
 
 
+def is_batched_source(x) -> bool:
+    """A tf.data.Dataset, a keras PyDataset or a generator: data that arrives batched."""
+    import keras
+
+    return (hasattr(x, "element_spec") or isinstance(x, keras.utils.PyDataset)
+            or (hasattr(x, "__next__") and not hasattr(x, "__len__")))
+
+
 def first_batch_of(data) -> tuple:
     """(x, y, sample_weight) of the first element of a dataset-like input."""
-    element = next(iter(data))
+    import keras
+
+    element = data[0] if isinstance(data, keras.utils.PyDataset) else next(iter(data))
     if isinstance(element, tuple | list):
         parts = list(element) + [None] * (3 - len(element))
         return parts[0], parts[1], parts[2]
@@ -288,11 +298,10 @@ def fit_data(arguments: dict, rec: Recorder) -> dict:
     x, y = arguments.get("x"), arguments.get("y")
     batch_size = arguments.get("batch_size")
     sample_weight = arguments.get("sample_weight")
-    if isinstance(x, dict) or (isinstance(x, list | tuple) and x and not np.isscalar(x[0])
-                               and np.ndim(x[0]) > 0 and len({np.shape(v)[0] for v in x}) > 1):
-        raise NotImplementedError("models with several inputs")
-    if hasattr(x, "__iter__") and not hasattr(x, "__len__") or type(x).__name__ in (
-            "DatasetV2", "_PrefetchDataset", "_BatchDataset", "PyDataset"):
+    if isinstance(x, dict) or (isinstance(x, list | tuple) and x
+                               and all(hasattr(v, "shape") for v in x)):
+        raise NotImplementedError("models with several inputs")  # a list of arrays, one per input
+    if is_batched_source(x):
         xb, yb, swb = first_batch_of(x)
         x, y, sample_weight = as_array(xb), None if yb is None else as_array(yb), swb
         batch_size = len(x)
