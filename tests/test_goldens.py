@@ -61,5 +61,5 @@ def test_goldens_are_clean_under_ruff_defaults() -> None:
     if ruff is None:
         pytest.skip("ruff is not installed")
     files = sorted(str(p) for p in FIXTURES.glob("*/expected_torch.py"))
-    proc = subprocess.run([ruff, "check", "--isolated", "--no-cache", *files], capture_output=True, text=True)
+    proc = subprocess.run([ruff, "check", "--isolated", "--no-cache", *files], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:]

@@ -21,7 +21,7 @@ def test_translation_runs_and_learns(case: str, tmp_path: Path) -> None:
     shutil.copy(FIXTURES / case / "expected_torch.py", tmp_path / "script.py")
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     proc = subprocess.run([sys.executable, str(RUNNER), "script.py"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     histories = json.loads(proc.stdout.strip().splitlines()[-1])["histories"]
     assert histories, "the script trained no model at module level"

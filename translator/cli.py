@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return EXIT_ERROR
-    except Exception as exc:  # an internal error is reported, never shown as a traceback
+    except Exception as exc:  # noqa: BLE001 - an internal error is reported, never shown as a traceback
         click.echo(f"keras2torch: internal error [internal-error] {type(exc).__name__}: {exc} "
                    "(please report this with the input)", err=True)
         return 3

@@ -474,7 +474,7 @@ class Translator(cst.CSTTransformer):
 
     def _optimizer_call(self, rule, call: cst.Call, params: cst.BaseExpression | None) -> cst.BaseExpression:
         args = bind(call, rule.signature, dict(rule.renames), self.rules.keywords)
-        for k, v in args.items():
+        for k in args:
             if k not in dict(rule.signature) and k != "name":
                 raise Unsupported(f"{rule.keras}({k}=...) is not supported")
         for k, default in rule.signature:
@@ -665,9 +665,9 @@ class CallRewriter(cst.CSTTransformer):
         t.stats = t.stats + Stats(calls=1)
         args = []
         for arg in call.args:
-            if (arg.keyword and arg.keyword.value == "filepath") or (arg.keyword is None and not args):
-                if rule.id == "model_checkpoint":
-                    arg = arg.with_changes(value=_pt_path(arg.value))
+            is_path = (arg.keyword and arg.keyword.value == "filepath") or (arg.keyword is None and not args)
+            if is_path and rule.id == "model_checkpoint":
+                arg = arg.with_changes(value=_pt_path(arg.value))
             args.append(arg)
         return call.with_changes(func=cst.Name(rule.torch), args=args)
 

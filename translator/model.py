@@ -197,9 +197,9 @@ class SequentialBuilder:
             if index == 0 and shape is None:
                 shape = first_shape = _input_shape_of(given, self.constants)
             for init_arg in INIT_ARGS & given.keys():
-                warnings.append(("initializer", f"{keras_class}({init_arg}=...) is not reproduced: "
-                                 "torch initialises its own way (weights differ, training does not)",
-                                 given[init_arg]))
+                message = (f"{keras_class}({init_arg}=...) is not reproduced: "
+                           "torch initialises its own way (weights differ, training does not)")
+                warnings.append(("initializer", message, given[init_arg]))
             name = self.layer_name(keras_class, given)
             attr = self.attribute(name)
             act_name, act_module = self.activation(args.get("activation"), resolve) if (
