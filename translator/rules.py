@@ -143,7 +143,13 @@ def load_rules() -> RuleSet:
     """Reads and validates rules/*.toml once per process."""
     names = _load("names.toml")
     acts = _load("activations.toml")
-    layers = {m.keras: m for m in (_mapping("layer", r) for r in _load("layers.toml")["layer"])}
+    layers = {}
+    for table in sorted(RULES_DIR.glob("layers*.toml")):  # layers.toml, layers_recurrent.toml, ...
+        for raw in _load(table.name).get("layer", []):
+            m = _mapping("layer", raw)
+            if m.keras in layers:
+                raise RuleError(f"{table.name}: {m.keras} is already defined")
+            layers[m.keras] = m
     optimizers: dict[str, Mapping] = {}
     for raw in _load("optimizers.toml")["optimizer"]:
         m = _mapping("optimizer", raw)
