@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -95,6 +96,8 @@ class Analyzer(cst.CSTVisitor):
         self.function_nodes: dict[str, cst.FunctionDef] = {}
         self.constants: dict[str, int] = {}  # module-level names bound once to an int literal
         self.assigned: set[str] = set()
+        # in source order: ("assign", name) and ("add", construction, layer call)
+        self.events: list[tuple] = []
 
     def visit_Import(self, node: cst.Import) -> None:
         self.names.bind_import(node)
@@ -112,6 +115,47 @@ class Analyzer(cst.CSTVisitor):
     def visit_Return(self, node: cst.Return) -> None:
         if self.functions and isinstance(node.value, cst.Name) and node.value.value in self.var_sources:
             self.model_functions[self.functions[-1]] = self.var_sources[node.value.value]
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        for name in _target_names(node.target):
+            self.events.append(("assign", name))
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        for name in _target_names(node.target):
+            self.events.append(("assign", name))
+
+    def visit_For(self, node: cst.For) -> None:
+        for name in _target_names(node.target):
+            self.events.append(("assign", name))
+
+    def captures(self) -> dict[int, dict[str, str]]:
+        """Names an `.add()` reads that the script rebinds before the model's last `.add()`.
+
+        Keras reads a layer's arguments when the layer is added; the translated model is built
+        after the last `.add()`, so such names are captured where each layer is added.
+        Keyed by id() of the layer call; each maps a name to its capture variable.
+        """
+        out: dict[int, dict[str, str]] = {}
+        taken = set(self.assigned) | {e[1] for e in self.events if e[0] == "assign"}
+        for c in self.constructions:
+            adds = [i for i, e in enumerate(self.events) if e[0] == "add" and e[1] is c]
+            if not adds:
+                continue
+            for j, i in enumerate(adds):
+                call = self.events[i][2]
+                later = {e[1] for e in self.events[i + 1:adds[-1]] if e[0] == "assign"}
+                rebound = sorted(_names_used(call) & later)
+                if not rebound:
+                    continue
+                mapping = {}
+                for name in rebound:
+                    new, n = f"{name}_{j + 1}", 2
+                    while new in taken:
+                        new, n = f"{name}_{j + 1}_{n}", n + 1
+                    taken.add(new)
+                    mapping[name] = new
+                out[id(call)] = mapping
+        return out
 
     def visit_Assign(self, node: cst.Assign) -> None:
         if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
@@ -149,6 +193,7 @@ class Analyzer(cst.CSTVisitor):
             source = self.var_sources[var]
             if method == "add" and node.args:
                 source.layers.append(node.args[0].value)  # type: ignore[arg-type]
+                self.events.append(("add", source, node.args[0].value))
             elif method == "compile" and source.loss is None:
                 for i, arg in enumerate(node.args):
                     if (arg.keyword and arg.keyword.value == "loss") or (arg.keyword is None and i == 1):
@@ -165,7 +210,7 @@ class Translator(cst.CSTTransformer):
         self.names = names
         self.an = analysis
         self.path = path
-        self.pending: list[tuple[cst.CSTNode, str, str, str]] = []  # node, severity, rule, message
+        self.pending: list[tuple] = []  # node, severity, rule, message, source statement
         self.support: set[str] = set()
         self.imports: set[str] = set()
         self.models: list[ModelInfo] = []
@@ -179,11 +224,17 @@ class Translator(cst.CSTTransformer):
         self.function_stack: list[cst.FunctionDef] = []
         self.stats = Stats()
         self.todo_lines: dict[int, list[str]] = {}
+        self.captures = analysis.captures()
+        self.stmt_origin: dict[int, cst.BaseStatement] = {}  # id(rewritten statement) -> source's
+        self.current_stmt: cst.BaseStatement | None = None
+        self.instantiated: set[int] = set()
+        self.origins: dict[int, cst.CSTNode] = {}  # id(renamed layer call) -> the source's node
         self._prepare_models()
 
     # -- diagnostics -------------------------------------------------------------------------
     def diag(self, node: cst.CSTNode, severity: str, rule: str, message: str) -> None:
-        self.pending.append((node, severity, rule, message))
+        node = self.origins.get(id(node), node)
+        self.pending.append((node, severity, rule, message, self.current_stmt))
         if severity == TODO:
             self.stats = self.stats + Stats(left=1)
 
@@ -203,7 +254,13 @@ class Translator(cst.CSTTransformer):
                 name_arg = arg.value
             elif not (arg.keyword and arg.keyword.value in ("trainable",)):
                 raise LayerError(f"Sequential argument `{code(arg)}` is not supported", arg)
-        elements.extend(c.layers)
+        for call in c.layers:
+            mapping = self.captures.get(id(call))
+            if mapping:
+                renamed = call.visit(_Renamer(mapping))
+                self.origins[id(renamed)] = call
+                call = renamed
+            elements.append(call)
         calls: list[tuple[cst.Call, str]] = []
         input_shape = None
         for el in elements:
@@ -291,6 +348,7 @@ class Translator(cst.CSTTransformer):
         if func is None:
             return build
         local = {p.name.value for p in func.params.params} | _assigned_names(func)
+        local |= {new for call in c.layers for new in self.captures.get(id(call), {}).values()}
         used = _names_used(build.class_def)
         params = tuple(sorted(n for n in local if n in used))
         if not params:
@@ -323,19 +381,32 @@ class Translator(cst.CSTTransformer):
         return super().on_leave(original_node, updated_node)
 
     def leave_IndentedBlock(self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock):
+        self._remember_origins(original_node.body, updated_node.body)
         return updated_node.with_changes(body=self.process_block(list(updated_node.body), top=False))
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
         body: list[cst.BaseStatement] = []
+        self._remember_origins(original_node.body, updated_node.body)
         for orig, new in zip(original_node.body, updated_node.body, strict=True):
             body.extend(self.hoisted.get(id(orig), []))
             body.append(new)
         return updated_node.with_changes(body=self.process_block(body, top=True))
 
+    def _remember_origins(self, original: Sequence[cst.BaseStatement], updated: Sequence[cst.BaseStatement]) -> None:
+        """Diagnostics on rewritten nodes fall back to the position of their source statement."""
+        for o, u in zip(original, updated, strict=True):
+            self.stmt_origin[id(u)] = o
+
     # -- statements --------------------------------------------------------------------------
-    def _construction_for(self, value: cst.BaseExpression) -> Construction | None:
-        for c in self.an.constructions:
-            if c.node is value or _same_node(c.node, value):
+    def _construction_for(self, var: str, value: cst.BaseExpression) -> Construction | None:
+        function = self.function_stack[-1].name.value if self.function_stack else None
+        candidates = [c for c in self.an.constructions if c.variable == var and c.function == function
+                      and id(c) not in self.instantiated]
+        for c in candidates:
+            if c.node is value:
+                return c
+        for c in candidates:
+            if _same_node(c.node, value):
                 return c
         return None
 
@@ -349,10 +420,13 @@ class Translator(cst.CSTTransformer):
                 last_add[mc[0]] = i
         building: dict[str, tuple[Construction, cst.BaseStatement]] = {}
         for i, stmt in enumerate(body):
+            self.current_stmt = self.stmt_origin.get(id(stmt), self.current_stmt)
             target = _single_target(stmt)
             mc = _method_call(stmt)
             if target and isinstance(target[1], cst.Call) and _is_call_to(target[1], self.names, SEQUENTIAL):
-                c = self._construction_for(target[1])
+                c = self._construction_for(target[0], target[1])
+                if c is not None:
+                    self.instantiated.add(id(c))
                 if c is not None and id(c) in self.builds:
                     self.stats = self.stats + Stats(calls=1)
                     if target[0] in last_add and last_add[target[0]] > i:
@@ -364,6 +438,7 @@ class Translator(cst.CSTTransformer):
                 continue
             if mc and mc[1] == "add" and mc[0] in building:
                 c, first = building[mc[0]]
+                out.extend(self._capture_statements(c, mc[2], stmt))
                 if last_add[mc[0]] == i:
                     out.extend(self._instantiate(c, first, top, at=stmt))
                 continue
@@ -381,6 +456,22 @@ class Translator(cst.CSTTransformer):
                 continue
             out.append(self._finish_statement(stmt))
         return out
+
+    def _capture_statements(self, c: Construction, call: cst.Call,
+                            stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
+        """`units_2 = units` where Keras reads a name that the script rebinds before the model is built."""
+        if not call.args:
+            return []
+        layer = call.args[0].value
+        for original in c.layers:
+            mapping = self.captures.get(id(original))
+            if mapping and (original is layer or _same_node(original, layer)):
+                out = []
+                for name, new in mapping.items():
+                    line = cst.parse_statement(f"{new} = {name}  # the value Keras reads when it adds this layer\n")
+                    out.append(line.with_changes(leading_lines=stmt.leading_lines) if not out else line)
+                return out
+        return []
 
     def _failed_var(self, var: str) -> bool:
         c = self.an.var_sources.get(var)
@@ -719,6 +810,37 @@ def _pt_path(node: cst.BaseExpression) -> cst.BaseExpression:
     return node
 
 
+def _target_names(target: cst.BaseExpression) -> list[str]:
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return [n for el in target.elements for n in _target_names(el.value)]
+    return []
+
+
+class _Renamer(cst.CSTTransformer):
+    """Renames variable references (not keywords or attribute names)."""
+
+    def __init__(self, mapping: dict[str, str]):
+        self.mapping = mapping
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        return True
+
+    def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg) -> cst.Arg:
+        return updated_node.with_changes(keyword=original_node.keyword)
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        return True
+
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.Attribute:
+        return updated_node.with_changes(attr=original_node.attr)
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.Name:
+        new = self.mapping.get(original_node.value)
+        return updated_node.with_changes(value=new) if new else updated_node
+
+
 def _same_node(a: cst.CSTNode, b: cst.CSTNode) -> bool:
     return a.deep_equals(b)
 
@@ -796,10 +918,10 @@ def positions(module: cst.Module, nodes: list[cst.CSTNode]) -> dict[int, tuple[i
 
 
 def make_diagnostics(module: cst.Module, pending, path: str) -> list[Diagnostic]:
-    where = positions(module, [p[0] for p in pending])
+    where = positions(module, [p[0] for p in pending] + [p[4] for p in pending if p[4] is not None])
     diags = []
-    for node, severity, rule, message in pending:
-        line, col = where.get(id(node), (1, 1))
+    for node, severity, rule, message, stmt in pending:
+        line, col = where.get(id(node)) or where.get(id(stmt), (1, 1))
         diags.append(Diagnostic(path, line, col, severity, rule, message))
     diags.sort(key=lambda d: (d.line, d.col))
     return diags
