@@ -14,8 +14,8 @@ from .conftest import FIXTURES
 MLP = FIXTURES / "mlp_tf_keras" / "input.py"
 UNKNOWN_LAYER = """import tensorflow as tf
 model = tf.keras.Sequential([
-    tf.keras.Input(shape=(10, 4)),
-    tf.keras.layers.LSTM(8),
+    tf.keras.Input(shape=(10, 6, 4)),
+    tf.keras.layers.ConvLSTM1D(8, 3),
     tf.keras.layers.Dense(1),
 ])
 model.compile(optimizer="adam", loss="mse")
@@ -35,9 +35,9 @@ def test_untranslatable_layer_is_kept_marked_and_exits_1(tmp_path: Path, capsys)
     out_file = tmp_path / "lstm_torch.py"
     assert main(["translate", str(src), "-o", str(out_file)]) == 1
     err = capsys.readouterr().err
-    assert f"{src}:4:5: todo [unsupported-layer] layer `LSTM` has no rule" in err
+    assert f"{src}:4:5: todo [unsupported-layer] layer `ConvLSTM1D` has no rule" in err
     text = out_file.read_text()
-    assert "# TODO(keras2torch)" in text and "tf.keras.layers.LSTM(8)" in text
+    assert "# TODO(keras2torch)" in text and "tf.keras.layers.ConvLSTM1D(8, 3)" in text
     assert src.read_text() == UNKNOWN_LAYER  # the input is never modified
 
 

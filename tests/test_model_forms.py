@@ -61,3 +61,10 @@ def test_names_not_rebound_are_not_captured() -> None:
     """)
     code = translate_source(src).code
     assert "n_1" not in code and "nn.Linear(2, n)" in code
+
+
+def test_assigning_a_framework_value_keeps_the_statement() -> None:
+    src = "import tensorflow as tf\nversion = tf.__version__\nprint(version)\nL = tf.keras.layers\n"
+    result = translate_source(src)
+    assert "version = torch.__version__\nprint(version)" in result.code
+    assert "L = " not in result.code and result.todos == 0  # a module rename is read through, then dropped

@@ -16,7 +16,8 @@ RULES = load_rules()
 
 
 def _attr_lines(out: str) -> list[str]:
-    return re.findall(r"^        self\.\w+ = (.+?)(?:  #.*)?$", out, flags=re.MULTILINE)
+    model = out[out.index('"""The Keras Sequential model'):]  # not the support classes
+    return re.findall(r"^        self\.\w+ = (.+?)(?:  #.*)?$", model, flags=re.MULTILINE)
 
 
 def _examples(kind_items):
@@ -98,7 +99,9 @@ def test_rules_match_installed_keras_and_torch() -> None:
     torch = pytest.importorskip("torch")
     from torch import nn  # noqa: F401  (targets are written as nn.X / torch.optim.X)
 
-    namespace = {"nn": torch.nn, "torch": torch}
+    from translator.templates import torch_support
+
+    namespace = {"nn": torch.nn, "torch": torch, **vars(torch_support)}  # support classes too
     checked = 0
     for kind, table, module in (("layer", RULES.layers, keras.layers),
                                 ("optimizer", RULES.optimizers, keras.optimizers),
@@ -144,3 +147,42 @@ def test_torch_defaults_in_rules_match_torch() -> None:
                 assert spec.target in params, f"{rule.torch} has no {spec.target}"
                 real = params[spec.target].default
                 assert _same_default(spec.default, real), f"{rule.torch}.{spec.target}: {spec.default} != {real!r}"
+
+
+@pytest.mark.parametrize("rule", list(RULES.utilities.values()), ids=lambda r: r["keras"])
+def test_utility_example(rule) -> None:
+    example = rule["example"]
+    src = f"import tensorflow as tf\nimport keras\nout = {example['keras']}\n"
+    result = translate_source(src)
+    assert result.todos == 0, [d.render() for d in result.diagnostics]
+    line = next(line for line in result.code.splitlines() if line.startswith("out = "))
+    assert line == "out = " + example["torch"]
+
+
+def test_utility_support_functions_take_keras_arguments() -> None:
+    """A support function that stands for a Keras function accepts its arguments, with its defaults."""
+    import importlib
+
+    from translator.support import _definitions
+
+    defs = _definitions("torch")[0]
+    checked = 0
+    for key, rule in RULES.utilities.items():
+        if "support" not in rule or not key.startswith("keras."):
+            continue
+        module_name, name = key.rsplit(".", 1)
+        keras_fn = getattr(importlib.import_module(module_name), name)
+        ours = defs[rule["support"]]
+        assert isinstance(ours, cst.FunctionDef)
+        our_params = {p.name.value: (cst.Module([]).code_for_node(p.default) if p.default else REQUIRED)
+                      for p in ours.params.params}
+        for pname, param in inspect.signature(keras_fn).parameters.items():
+            if param.kind is inspect.Parameter.VAR_KEYWORD:
+                continue
+            assert pname in our_params, f"{rule['support']} lacks {pname}"
+            if param.default is inspect.Parameter.empty:
+                assert our_params[pname] == REQUIRED
+            else:
+                assert literal(cst.parse_expression(our_params[pname])) == param.default, (key, pname)
+            checked += 1
+    assert checked >= 15

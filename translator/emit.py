@@ -11,7 +11,7 @@ import libcst as cst
 from libcst.helpers import parse_template_expression
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from . import support
+from . import fastai_target, support
 from .hooks import LayerContext, Unsupported
 from .ir import ModelInfo
 from .model import BASE_ARGS, LayerError, ModelBuild, SequentialBuilder, bind, map_args
@@ -79,6 +79,44 @@ class Construction:
     head: str = ""
 
 
+@dataclass
+class ArrayPipeline:
+    """`tf.data.Dataset.from_tensor_slices(arrays)[.shuffle(n)].batch(b)[.prefetch(k)][.cache()]`."""
+
+    arrays: cst.BaseExpression  # an array, or a tuple (x, y)
+    pair: bool
+    batch_size: cst.BaseExpression
+    shuffle: bool
+
+
+def array_pipeline(node: cst.BaseExpression, names: NameTable) -> ArrayPipeline | None:
+    """Reads a tf.data pipeline built from in-memory arrays; None for any other expression."""
+    steps: list[tuple[str, cst.Call]] = []
+    while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
+            and isinstance(node.func.value, cst.Call):
+        steps.append((node.func.attr.value, node))
+        node = node.func.value
+    if not isinstance(node, cst.Call) or names.resolve(node.func) != "tensorflow.data.Dataset.from_tensor_slices":
+        return None
+    if len(node.args) != 1 or node.args[0].keyword or node.args[0].star:
+        return None
+    arrays = node.args[0].value
+    pair = isinstance(arrays, cst.Tuple) and len(arrays.elements) == 2
+    batch_size, shuffle = None, False
+    for method, call in reversed(steps):
+        if method == "shuffle" and batch_size is None:
+            shuffle = True
+        elif method == "batch" and batch_size is None and call.args and not call.args[0].keyword \
+                and all(a.keyword and a.keyword.value != "drop_remainder" or a is call.args[0]
+                        for a in call.args):
+            batch_size = call.args[0].value
+        elif method not in ("prefetch", "cache"):
+            return None
+    if batch_size is None:
+        return None
+    return ArrayPipeline(arrays, pair, batch_size, shuffle)
+
+
 class Analyzer(cst.CSTVisitor):
     """First pass: imports, model constructions, the functions that return them, compile losses."""
 
@@ -98,6 +136,7 @@ class Analyzer(cst.CSTVisitor):
         self.assigned: set[str] = set()
         # in source order: ("assign", name) and ("add", construction, layer call)
         self.events: list[tuple] = []
+        self.datasets: dict[str, ArrayPipeline] = {}  # variables bound to a tf.data pipeline over arrays
 
     def visit_Import(self, node: cst.Import) -> None:
         self.names.bind_import(node)
@@ -180,6 +219,8 @@ class Analyzer(cst.CSTVisitor):
         elif isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value in self.model_functions:
             self.model_vars.add(var)
             self.var_sources[var] = self.model_functions[value.func.value]
+        elif (pipeline := array_pipeline(value, self.names)) is not None:
+            self.datasets[var] = pipeline
         elif isinstance(value, cst.Call) and (self.names.resolve(value.func) or "").startswith("keras.optimizers."):
             self.optimizer_vars.add(var)
         elif isinstance(value, (cst.Name, cst.Attribute)):
@@ -205,7 +246,8 @@ class Analyzer(cst.CSTVisitor):
 class Translator(cst.CSTTransformer):
     """Second pass: rewrites blocks statement by statement, bottom-up."""
 
-    def __init__(self, rules: RuleSet, names: NameTable, analysis: Analyzer, path: str):
+    def __init__(self, rules: RuleSet, names: NameTable, analysis: Analyzer, path: str, target: str = "torch"):
+        self.target = target
         self.rules = rules
         self.names = names
         self.an = analysis
@@ -315,8 +357,9 @@ class Translator(cst.CSTTransformer):
                 self.builds[id(c)] = build
                 self.models.append(build.info)
                 self.stats = self.stats + Stats(layers=len(calls))
-                for _, message, node in build.warnings:
-                    self.diag(node, NOTE, "initializer", message)
+                for rule_id, message, node in build.warnings:
+                    self.diag(node, NOTE if rule_id == "initializer" else WARNING, rule_id, message)
+                self.support |= _names_used(build.class_def) & support.names()
                 if fold:
                     self.support.add("keras_output")
                     self.imports.update({"torch", "functools"} if fold == "softmax" else {"torch"})
@@ -448,7 +491,8 @@ class Translator(cst.CSTTransformer):
             if mc and mc[1] == "add" and mc[0] in self.an.model_vars:
                 continue  # already folded into the class
             if target and isinstance(target[1], (cst.Name, cst.Attribute)) and self.names.full_path(target[1]) \
-                    and self.names.bindings.get(target[0]) == self.names.full_path(target[1]):
+                    and self.names.bindings.get(target[0]) == self.names.full_path(target[1]) \
+                    and self.rules.canonical(self.names.full_path(target[1]) or "") in KERAS_MODULES:
                 continue  # `L = keras.layers` only renames a module: resolution has used it
             seed = self._seed(stmt)
             if seed is not None:
@@ -487,7 +531,8 @@ class Translator(cst.CSTTransformer):
         cls = build.class_def.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
         if top:
             after = [cst.EmptyLine(), cst.EmptyLine()]
-            return [cls, new.with_changes(leading_lines=after + list(new.leading_lines))]
+            kept = [line for line in new.leading_lines if line.comment is not None]
+            return [cls, new.with_changes(leading_lines=after + kept)]
         self.hoisted.setdefault(id(self.top), []).append(cls)
         return [new]
 
@@ -615,6 +660,9 @@ class Translator(cst.CSTTransformer):
             self.diag(call, TODO, "unsupported-compile", str(exc))
             return [self._mark(stmt, str(exc))]
         self.stats = self.stats + Stats(calls=1)
+        if self.target == fastai_target.TARGET:
+            learner = fastai_target.compile_statement(var, loss, opt, metrics, self.support, self.imports)
+            return [learner.with_changes(leading_lines=stmt.leading_lines)]
         lines = [
             _assign(f"{var}.loss_fn", loss),
             _assign(f"{var}.optimizer", opt),
@@ -664,6 +712,14 @@ class Translator(cst.CSTTransformer):
         return stmt
 
 
+# Namespaces a script may rename (`L = keras.layers`); resolution reads through such a rename.
+KERAS_MODULES = frozenset({
+    "keras", "tensorflow", "tensorflow.keras", "keras.layers", "keras.models", "keras.optimizers",
+    "keras.losses", "keras.metrics", "keras.callbacks", "keras.utils", "keras.backend",
+    "keras.activations", "keras.datasets", "keras.regularizers", "keras.initializers", "keras.ops",
+})
+
+
 class CallRewriter(cst.CSTTransformer):
     """Rewrites the Keras calls inside one simple statement (model methods, utilities)."""
 
@@ -675,8 +731,16 @@ class CallRewriter(cst.CSTTransformer):
         self.t.diag(node, TODO, rule, message)
         self.reasons.append(message)
 
+    def visit_Call(self, node: cst.Call) -> bool:
+        return array_pipeline(node, self.t.names) is None  # a whole pipeline is rewritten on leaving
+
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         t = self.t
+        pipeline = array_pipeline(original_node, t.names)
+        if pipeline is not None:
+            t.stats = t.stats + Stats(calls=1)
+            return pipeline.arrays.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()]) \
+                if pipeline.pair and not pipeline.arrays.lpar else pipeline.arrays
         func = updated_node.func
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
             var, method = func.value.value, func.attr.value
@@ -688,14 +752,9 @@ class CallRewriter(cst.CSTTransformer):
         name = key.rsplit(".", 1)[1]
         if key.startswith("keras.callbacks.") and name in t.rules.callbacks:
             return self._callback(t.rules.callbacks[name], original_node, updated_node)
-        if key.startswith("keras.datasets.") and key.endswith(".load_data") and not original_node.args:
-            dataset = t.rules.datasets.get(key.split(".")[2])
-            if dataset is not None:
-                t.support.add("load_dataset")
-                t.stats = t.stats + Stats(calls=1)
-                return cst.Call(cst.Name("load_dataset"), args=[
-                    cst.Arg(cst.SimpleString(repr(dataset["file"]))),
-                    cst.Arg(cst.SimpleString(repr(dataset["origin"])))])
+        utility = t.rules.utilities.get(key)
+        if utility is not None and not utility.get("attribute"):
+            return self._utility(utility, updated_node)
         if key == "keras.utils.to_categorical":
             return self._to_categorical(original_node, updated_node)
         if key.startswith("keras.optimizers.") and name in t.rules.optimizers:
@@ -708,6 +767,8 @@ class CallRewriter(cst.CSTTransformer):
     def _model_method(self, var: str, method: str, orig: cst.Call, call: cst.Call) -> cst.BaseExpression:
         t = self.t
         model_arg = cst.Arg(cst.Name(var))
+        if t.target == fastai_target.TARGET and method in fastai_target.LEARNER_METHODS:
+            model_arg = cst.Arg(fastai_target.learner_of(var))
         plans = {"fit": ("fit", FIT_ARGS, FIT_SUPPORTED), "evaluate": ("evaluate", EVAL_ARGS, set(EVAL_ARGS)),
                  "predict": ("predict", PREDICT_ARGS, set(PREDICT_ARGS))}
         if method in plans:
@@ -722,6 +783,15 @@ class CallRewriter(cst.CSTTransformer):
                 if arg.keyword is not None:
                     kw = t.rules.keywords.get(arg.keyword.value, arg.keyword.value)
                     arg = arg.with_changes(keyword=cst.Name(kw))
+                pipeline = t.an.datasets.get(arg.value.value) \
+                    if i == 0 and arg.keyword is None and isinstance(arg.value, cst.Name) else None
+                if pipeline is not None:  # the pipeline's arrays, batch size and shuffling
+                    args.append(arg.with_changes(star="*") if pipeline.pair else arg)
+                    args.append(cst.Arg(pipeline.batch_size, keyword=cst.Name("batch_size"), equal=_eq()))
+                    if method == "fit":
+                        args.append(cst.Arg(cst.Name(str(pipeline.shuffle)), keyword=cst.Name("shuffle"),
+                                            equal=_eq()))
+                    continue
                 args.append(arg)
             t.support.add(fn)
             t.stats = t.stats + Stats(calls=1)
@@ -761,6 +831,42 @@ class CallRewriter(cst.CSTTransformer):
                 arg = arg.with_changes(value=_pt_path(arg.value))
             args.append(arg)
         return call.with_changes(func=cst.Name(rule.torch), args=args)
+
+    def _utility(self, rule: dict, node: cst.Call | cst.Attribute) -> cst.BaseExpression:
+        """A helper function (or attribute) from rules/utilities.toml."""
+        t = self.t
+        t.stats = t.stats + Stats(calls=1)
+        if "support" in rule:
+            t.support.add(rule["support"])
+            assert isinstance(node, cst.Call)
+            return node.with_changes(func=cst.Name(rule["support"]))
+        args: dict[str, cst.BaseExpression] = {}
+        if isinstance(node, cst.Call):
+            signature = tuple(rule.get("signature", {}).items())
+            try:
+                args = bind(node, signature, {}, {})
+            except LayerError as exc:
+                self.todo(node, "unsupported-call", str(exc))
+                return node
+            extra = [k for k in args if k not in dict(signature)]
+            missing = [k for k, v in signature if v == REQUIRED and k not in args]
+            if extra or missing:
+                self.todo(node, "unsupported-call", f"`{code(node.func)}` with {', '.join(extra or missing)}"
+                          " has no rule")
+                return node
+            for name, default in signature:
+                if name not in args:
+                    args[name] = cst.parse_expression(default)
+        expr = parse_template_expression(rule["template"], **args)
+        t.imports.update(n for n in ("torch", "np") if n in _names_used(expr))
+        return expr
+
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.BaseExpression:
+        key = self.t.names.resolve(original_node)
+        utility = self.t.rules.utilities.get(key or "")
+        if utility is not None and utility.get("attribute"):
+            return self._utility(utility, updated_node)
+        return updated_node
 
     def _to_categorical(self, orig: cst.Call, call: cst.Call) -> cst.BaseExpression:
         t = self.t

@@ -66,7 +66,8 @@ class NameTable:
     def bind_assignment(self, target: str, value: cst.BaseExpression) -> None:
         """`L = keras.layers` makes L an alias; any other assignment shadows a binding."""
         path = self.full_path(value)
-        if path is not None and isinstance(value, (cst.Name, cst.Attribute)):
+        if path is not None and isinstance(value, (cst.Name, cst.Attribute)) \
+                and not path.rsplit(".", 1)[-1].startswith("__"):  # `v = tf.__version__` is a value
             self.bindings[target] = path
         else:
             self.bindings.pop(target, None)

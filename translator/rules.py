@@ -43,8 +43,9 @@ class Mapping:
     renames: tuple[tuple[str, str], ...] = ()
     ignore: tuple[str, ...] = ()
     unsupported: tuple[str, ...] = ()
-    weights: tuple[tuple[str, str, tuple[int, ...] | None], ...] = ()
+    weights: tuple[tuple[str, str, tuple[int, ...] | None, tuple], ...] = ()
     examples: tuple[dict, ...] = ()
+    own_activation: bool = False  # `activation` works inside the layer (RNN cells), not after it
 
     def defaults(self) -> dict[str, str]:
         return dict(self.signature)
@@ -84,7 +85,7 @@ class RuleSet:
     callbacks: dict[str, Mapping]
     losses: dict[str, LossRule]  # by every accepted name
     metrics: dict[str, MetricRule]
-    datasets: dict[str, dict]  # keras.datasets.<name> -> file and download address
+    utilities: dict[str, dict]  # canonical key of a helper function or attribute -> its entry
 
     def canonical(self, dotted: str) -> str:
         """Folds a dotted import path to its canonical Keras key."""
@@ -95,6 +96,15 @@ class RuleSet:
             # Keras 2 module paths such as keras.layers.recurrent.LSTM
             dotted = "keras.layers." + dotted.rsplit(".", 1)[1]
         return self.aliases.get(dotted, dotted)
+
+
+def _utilities() -> dict[str, dict]:
+    out = {}
+    for raw in _load("utilities.toml")["utility"]:
+        if ("support" in raw) == ("template" in raw) or "example" not in raw:
+            raise RuleError(f"utilities.toml: {raw.get('keras')} needs one of support/template, and an example")
+        out[raw["keras"]] = raw
+    return out
 
 
 def _load(name: str) -> dict:
@@ -110,6 +120,18 @@ def _args(raw: list) -> tuple[ArgSpec, ...]:
         else:
             specs.append(ArgSpec(item[0], item[1], item[2] if len(item) > 2 else None))
     return tuple(specs)
+
+
+WEIGHT_OPS = ("row", "gates", "reshape")  # applied in this order, before the permutation
+
+
+def weight_ops(raw: dict) -> tuple[tuple[str, object], ...]:
+    """A weight recipe's array steps (take a row, reorder gate blocks, reshape) as a frozen tuple."""
+    unknown = set(raw) - set(WEIGHT_OPS)
+    if unknown:
+        raise RuleError(f"unknown weight steps {sorted(unknown)}; known: {', '.join(WEIGHT_OPS)}")
+    return tuple((k, tuple(raw[k]) if isinstance(raw[k], list) else raw[k])
+                 for k in WEIGHT_OPS if k in raw)
 
 
 def _mapping(kind: str, raw: dict) -> Mapping:
@@ -132,9 +154,11 @@ def _mapping(kind: str, raw: dict) -> Mapping:
         ignore=tuple(raw.get("ignore", [])),
         unsupported=tuple(raw.get("unsupported", [])),
         weights=tuple(
-            (w[0], w[1], tuple(w[2]) if len(w) > 2 else None) for w in raw.get("weights", [])
+            (w[0], w[1], tuple(w[2]) if len(w) > 2 and w[2] else None,
+             weight_ops(w[3]) if len(w) > 3 else ()) for w in raw.get("weights", [])
         ),
         examples=tuple(raw["example"]),
+        own_activation=raw.get("own_activation", False),
     )
 
 
@@ -190,5 +214,5 @@ def load_rules() -> RuleSet:
         callbacks=callbacks,
         losses=losses,
         metrics=metrics,
-        datasets=_load("datasets.toml")["dataset"],
+        utilities=_utilities(),
     )

@@ -40,9 +40,20 @@ def _names_in(node: cst.CSTNode) -> set[str]:
     return v.names
 
 
+@functools.cache
+def _merged(target: str) -> tuple[dict[str, cst.BaseStatement], dict[str, cst.BaseStatement]]:
+    """A target's own definitions first, then the torch ones it does not redefine."""
+    if target == "torch":
+        return _definitions("torch")
+    own, own_imports = _definitions(target)
+    base, base_imports = _definitions("torch")
+    defs = {**own, **{k: v for k, v in base.items() if k not in own}}
+    return defs, {**base_imports, **own_imports}
+
+
 def select(target: str, wanted: set[str]) -> tuple[list[cst.BaseStatement], set[str]]:
     """The support definitions for `wanted`, in template order, and the import names they need."""
-    defs, imports = _definitions(target)
+    defs, imports = _merged(target)
     chosen: set[str] = set()
     todo = [w for w in wanted if w in defs]
     while todo:
@@ -62,4 +73,4 @@ def names() -> set[str]:
 
 
 def import_statement(target: str, name: str) -> cst.BaseStatement:
-    return _definitions(target)[1][name]
+    return _merged(target)[1][name]

@@ -2,12 +2,14 @@
 
 import copy
 import math
+import pickle
 import time
 import types
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 
 def inputs(a):
@@ -285,15 +287,376 @@ class ReduceLROnPlateau:
                 self.cooldown_counter, self.wait = self.cooldown, 0
 
 
-def load_dataset(file, origin):
-    """Keras' datasets.<name>.load_data(): the same file, from Keras' cache or its address."""
+def keras_cache_path(name, origin, extract=False):
+    """A file (or extracted archive) in Keras' cache, $KERAS_HOME/datasets or ~/.keras/datasets.
+
+    Missing files are fetched from Keras' own address, so both scripts read the same data.
+    """
     import os
+    import tarfile
     import urllib.request
 
     home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
-    path = os.path.join(home, "datasets", file)
+    path = os.path.join(home, "datasets", name)
     if not os.path.exists(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        urllib.request.urlretrieve(origin, path)
-    with np.load(path, allow_pickle=True) as f:
-        return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
+        download = path + "_archive" if extract else path
+        urllib.request.urlretrieve(origin, download)
+        if extract:
+            with tarfile.open(download) as archive:
+                archive.extractall(path, filter="data")
+    return path
+
+
+class ArraysOnly(pickle.Unpickler):
+    """Unpickles numpy arrays and nothing else, as Keras does for its dataset files."""
+
+    def find_class(self, module, name):
+        if module in ("numpy", "numpy.core.multiarray", "numpy._core.multiarray") \
+                and name in ("ndarray", "dtype", "_reconstruct"):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name} from a dataset file")
+
+
+def read_npz(path):
+    """The arrays in an .npz file; object arrays are unpickled with ArraysOnly."""
+    import zipfile
+
+    arrays = {}
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.namelist():
+            with archive.open(member) as f:
+                try:
+                    arrays[member.removesuffix(".npy")] = np.lib.format.read_array(f, allow_pickle=False)
+                except ValueError:  # an object array
+                    f.seek(0)
+                    major, _ = np.lib.format.read_magic(f)
+                    read_header = (np.lib.format.read_array_header_1_0 if major == 1
+                                   else np.lib.format.read_array_header_2_0)
+                    read_header(f)
+                    arrays[member.removesuffix(".npy")] = ArraysOnly(f).load()
+    return arrays
+
+
+def load_mnist(path="mnist.npz"):
+    """Keras' datasets.mnist.load_data()."""
+    origin = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
+    f = read_npz(keras_cache_path(path, origin))
+    return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
+
+
+def load_fashion_mnist():
+    """Keras' datasets.fashion_mnist.load_data()."""
+    import gzip
+    import os
+
+    base = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+    arrays = []
+    for part in ("train", "t10k"):
+        name = os.path.join("fashion-mnist", f"{part}-labels-idx1-ubyte.gz")
+        with gzip.open(keras_cache_path(name, base + os.path.basename(name)), "rb") as f:
+            labels = np.frombuffer(f.read(), np.uint8, offset=8)
+        name = os.path.join("fashion-mnist", f"{part}-images-idx3-ubyte.gz")
+        with gzip.open(keras_cache_path(name, base + os.path.basename(name)), "rb") as f:
+            images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(len(labels), 28, 28)
+        arrays.append((images, labels))
+    return tuple(arrays)
+
+
+def read_cifar(folder, origin, train_files, test_file, label_key, label_dtype):
+    """Keras' CIFAR reader: pickled batches, labels as a column, images NHWC uint8."""
+    import os
+
+    root = os.path.join(keras_cache_path(folder, origin, extract=True), folder.removesuffix("-target"))
+    parts = []
+    for names in (train_files, [test_file]):
+        xs, ys = [], []
+        for name in names:
+            with open(os.path.join(root, name), "rb") as f:
+                batch = {k.decode(): v for k, v in ArraysOnly(f, encoding="bytes").load().items()}
+            xs.append(np.asarray(batch["data"], np.uint8).reshape(-1, 3, 32, 32))
+            ys.append(np.asarray(batch[label_key], label_dtype))
+        parts.append((np.concatenate(xs).transpose(0, 2, 3, 1), np.concatenate(ys).reshape(-1, 1)))
+    return tuple(parts)
+
+
+def load_cifar10():
+    """Keras' datasets.cifar10.load_data()."""
+    return read_cifar("cifar-10-batches-py-target", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+                      [f"data_batch_{i}" for i in range(1, 6)], "test_batch", "labels", np.uint8)
+
+
+def load_cifar100(label_mode="fine"):
+    """Keras' datasets.cifar100.load_data()."""
+    return read_cifar("cifar-100-python-target", "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+                      ["train"], "test", f"{label_mode}_labels", np.int64)
+
+
+def load_boston_housing(path="boston_housing.npz", test_split=0.2, seed=113):
+    """Keras' datasets.boston_housing.load_data(): the same seeded shuffle and split."""
+    origin = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/boston_housing.npz"
+    f = read_npz(keras_cache_path(path, origin))
+    x, y = f["x"], f["y"]
+    order = np.arange(len(x))
+    np.random.RandomState(seed).shuffle(order)
+    x, y = x[order], y[order]
+    split = int(len(x) * (1 - test_split))
+    return (x[:split], y[:split]), (x[split:], y[split:])
+
+
+def load_imdb(path="imdb.npz", num_words=None, skip_top=0, maxlen=None, seed=113,
+              start_char=1, oov_char=2, index_from=3):
+    """Keras' datasets.imdb.load_data(): word-index sequences, shuffled and filtered as Keras does."""
+    origin = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb.npz"
+    f = read_npz(keras_cache_path(path, origin))
+    parts = [(f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])]
+    rng = np.random.RandomState(seed)
+    seqs, labels = [], []
+    for x, y in parts:
+        order = np.arange(len(x))
+        rng.shuffle(order)
+        lead = [start_char] if start_char is not None else []
+        xs = [lead + [w + index_from for w in x[i]] for i in order]
+        ys = y[order]
+        if maxlen:
+            keep = [i for i, s in enumerate(xs) if len(s) < maxlen]
+            xs, ys = [xs[i] for i in keep], ys[keep]
+        seqs.append(xs)
+        labels.append(ys)
+    n_train = len(seqs[0])
+    everything = seqs[0] + seqs[1]
+    num_words = num_words or max(max(s) for s in everything)
+    if oov_char is not None:
+        everything = [[w if skip_top <= w < num_words else oov_char for w in s] for s in everything]
+    else:
+        everything = [[w for w in s if skip_top <= w < num_words] for s in everything]
+    xs = np.array(everything, dtype="object")
+    return (xs[:n_train], labels[0]), (xs[n_train:], labels[1])
+
+
+def list_physical_devices(device_type=None):
+    """tf.config.list_physical_devices as names of the devices torch sees."""
+    gpus = [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return {"GPU": gpus, "CPU": ["cpu"]}.get(device_type, ["cpu", *gpus])
+
+
+def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre", value=0.0):
+    """Keras' pad_sequences: a 2-D array, cut and padded at the start unless told otherwise."""
+    maxlen = maxlen if maxlen is not None else max((len(s) for s in sequences), default=0)
+    out = np.full((len(sequences), maxlen), value, dtype=dtype)
+    for i, seq in enumerate(sequences):
+        seq = list(seq)[-maxlen:] if truncating == "pre" else list(seq)[:maxlen]
+        if not seq:
+            continue
+        if padding == "pre":
+            out[i, maxlen - len(seq):] = seq
+        else:
+            out[i, :len(seq)] = seq
+    return out
+
+
+def keras_recurrent_output(rnn, out, h):
+    """What a Keras RNN returns: the whole sequence or the last step, directions merged."""
+    if not rnn.bidirectional:
+        return out if rnn.return_sequences else h[-1]
+    if rnn.return_sequences:
+        forward, backward = out.chunk(2, dim=-1)
+    else:
+        forward, backward = h[-2], h[-1]  # the backward pass ends on the first step
+    if rnn.merge_mode == "concat":
+        return torch.cat([forward, backward], dim=-1)
+    if rnn.merge_mode == "sum":
+        return forward + backward
+    if rnn.merge_mode == "mul":
+        return forward * backward
+    return (forward + backward) / 2  # "ave"
+
+
+def single_bias(rnn):
+    """Keras gives each gate one bias; torch's second (recurrent) bias is held at zero, untrained."""
+    for name in [n for n in rnn._flat_weights_names if n.startswith("bias_hh")]:
+        zeros = torch.zeros_like(rnn._parameters.pop(name)).detach()
+        rnn.register_buffer(name, zeros, persistent=False)
+    rnn._init_flat_weights()
+
+
+def keras_rnn_init(rnn, forget_bias=False):
+    """Keras' initial RNN weights: glorot-uniform kernels, orthogonal recurrent kernels and zero
+    biases (an LSTM's forget gate at one), in place of torch's uniform(-1/sqrt(units), ...)."""
+    for name, p in rnn.named_parameters():
+        if name.startswith("weight_ih"):
+            nn.init.xavier_uniform_(p)
+        elif name.startswith("weight_hh"):
+            nn.init.orthogonal_(p)
+        else:
+            nn.init.zeros_(p)
+            if forget_bias:
+                nn.init.ones_(p[rnn.hidden_size:2 * rnn.hidden_size])
+
+
+class KerasLSTM(nn.LSTM):
+    """Keras' LSTM: batch first, one bias per gate, the last step unless return_sequences."""
+
+    def __init__(self, input_size, units, bias=True, return_sequences=False, bidirectional=False,
+                 merge_mode="concat"):
+        super().__init__(input_size, units, bias=bias, batch_first=True, bidirectional=bidirectional)
+        self.return_sequences, self.merge_mode = return_sequences, merge_mode
+        keras_rnn_init(self, forget_bias=True)
+        if bias:
+            single_bias(self)
+
+    def forward(self, x):
+        out, (h, _) = super().forward(x)
+        return keras_recurrent_output(self, out, h)
+
+
+class KerasGRU(nn.GRU):
+    """Keras' GRU (reset_after=True): batch first, the last step unless return_sequences."""
+
+    def __init__(self, input_size, units, bias=True, return_sequences=False, bidirectional=False,
+                 merge_mode="concat"):
+        super().__init__(input_size, units, bias=bias, batch_first=True, bidirectional=bidirectional)
+        self.return_sequences, self.merge_mode = return_sequences, merge_mode
+        keras_rnn_init(self)
+
+    def forward(self, x):
+        out, h = super().forward(x)
+        return keras_recurrent_output(self, out, h)
+
+
+class KerasSimpleRNN(nn.RNN):
+    """Keras' SimpleRNN: batch first, one bias, the last step unless return_sequences."""
+
+    def __init__(self, input_size, units, nonlinearity="tanh", bias=True, return_sequences=False,
+                 bidirectional=False, merge_mode="concat"):
+        super().__init__(input_size, units, nonlinearity=nonlinearity, bias=bias, batch_first=True,
+                         bidirectional=bidirectional)
+        self.return_sequences, self.merge_mode = return_sequences, merge_mode
+        keras_rnn_init(self)
+        if bias:
+            single_bias(self)
+
+    def forward(self, x):
+        out, h = super().forward(x)
+        return keras_recurrent_output(self, out, h)
+
+
+class KerasGRUResetBefore(nn.Module):
+    """Keras' GRU with reset_after=False (Keras 2's default), which torch's fused GRU lacks: the
+    reset gate scales the state before the recurrent product. Weights keep Keras' layout."""
+
+    def __init__(self, input_size, units, return_sequences=False):
+        super().__init__()
+        self.kernel = nn.Parameter(nn.init.xavier_uniform_(torch.empty(input_size, 3 * units)))
+        self.recurrent_kernel = nn.Parameter(nn.init.orthogonal_(torch.empty(units, 3 * units)))
+        self.bias = nn.Parameter(torch.zeros(3 * units))
+        self.return_sequences = return_sequences
+
+    def forward(self, x):
+        u = self.recurrent_kernel.shape[0]
+        w_zr, w_h = self.recurrent_kernel[:, :2 * u], self.recurrent_kernel[:, 2 * u:]
+        h, outs = x.new_zeros(x.shape[0], u), []
+        for xt in (x @ self.kernel + self.bias).unbind(1):
+            z, r = torch.sigmoid(xt[:, :2 * u] + h @ w_zr).chunk(2, dim=-1)
+            h = z * h + (1 - z) * torch.tanh(xt[:, 2 * u:] + (r * h) @ w_h)
+            outs.append(h)
+        return torch.stack(outs, 1) if self.return_sequences else h
+
+
+class KerasEmbedding(nn.Embedding):
+    """Keras' Embedding: uniform(-0.05, 0.05) initial vectors; looks up float32 batches as indices."""
+
+    def __init__(self, input_dim, output_dim):
+        super().__init__(input_dim, output_dim)
+        nn.init.uniform_(self.weight, -0.05, 0.05)
+
+    def forward(self, x):
+        return super().forward(x.long())
+
+
+class TimeSharedDropout(nn.Dropout):
+    """Keras' RNN `dropout`: one mask per sample and feature, shared by every time step."""
+
+    def forward(self, x):
+        return x * F.dropout(x.new_ones(x.shape[0], 1, x.shape[-1]), self.p, self.training)
+
+
+class TimeDistributed(nn.Module):
+    """Keras' TimeDistributed: the module applied to every time step (time folded into the batch)."""
+
+    def __init__(self, module, channels_first=False):
+        super().__init__()
+        self.module, self.channels_first = module, channels_first
+
+    def forward(self, x):
+        y = x.reshape(-1, *x.shape[2:])
+        if self.channels_first:  # the module convolves channels first; Keras holds them last
+            y = self.module(y.movedim(-1, 1)).movedim(1, -1)
+        else:
+            y = self.module(y)
+        return y.reshape(*x.shape[:2], *y.shape[1:])
+
+
+class RepeatVector(nn.Module):
+    """Keras' RepeatVector: (batch, features) -> (batch, n, features)."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.n = n
+
+    def forward(self, x):
+        return x.unsqueeze(1).expand(-1, self.n, -1)
+
+
+class Permute(nn.Module):
+    """Keras' Permute: reorders the axes after the batch axis (`dims` counts from 1)."""
+
+    def __init__(self, dims):
+        super().__init__()
+        self.dims = (0, *dims)
+
+    def forward(self, x):
+        return x.permute(self.dims)
+
+
+class Cropping(nn.Module):
+    """Keras' Cropping1D/2D/3D on channels-first input: (before, after) cells off each axis."""
+
+    def __init__(self, *cropping):
+        super().__init__()
+        self.cropping = cropping
+
+    def forward(self, x):
+        index = [slice(a, x.shape[i + 2] - b) for i, (a, b) in enumerate(self.cropping)]
+        return x[(slice(None), slice(None), *index)]
+
+
+class GaussianNoise(nn.Module):
+    """Keras' GaussianNoise: adds N(0, stddev^2) noise in training only."""
+
+    def __init__(self, stddev):
+        super().__init__()
+        self.stddev = stddev
+
+    def forward(self, x):
+        return x + self.stddev * torch.randn_like(x) if self.training else x
+
+
+class GaussianDropout(nn.Dropout):
+    """Keras' GaussianDropout: multiplies by N(1, p / (1 - p)) noise in training only."""
+
+    def forward(self, x):
+        if not self.training or not self.p:
+            return x
+        return x * (1 + math.sqrt(self.p / (1 - self.p)) * torch.randn_like(x))
+
+
+class Rescaling(nn.Module):
+    """Keras' Rescaling: x * scale + offset."""
+
+    def __init__(self, scale, offset=0.0):
+        super().__init__()
+        self.scale, self.offset = scale, offset
+
+    def forward(self, x):
+        return x * self.scale + self.offset

@@ -1,0 +1,260 @@
+"""Support code copied into translated fastai scripts: each definition is emitted only when used.
+
+Definitions not found here (losses, metrics, `inputs`, `summary`, ...) come from torch_support.py.
+"""
+
+import copy
+import math
+import time
+import types
+
+import numpy as np
+import torch
+from fastai.callback.core import CancelFitException, Callback
+from fastai.callback.progress import ProgressCallback
+from fastai.callback.tracker import EarlyStoppingCallback, TrackerCallback
+from fastai.callback.tracker import ReduceLROnPlateau as ReduceLROnPlateauCallback
+from fastai.data.core import DataLoaders
+from fastai.data.load import DataLoader
+from fastai.learner import Learner, Metric
+from fastai.optimizer import OptimWrapper
+
+
+def keras_optimizer(make_optimizer):
+    """fastai's opt_func for a torch.optim optimizer built with Keras' hyper-parameters.
+
+    The optimizer is torch's, wrapped in fastai's OptimWrapper, so Keras' epsilon, betas and
+    weight decay hold (fastai's own Adam would use eps 1e-5, sqr_mom 0.99, wd 0.01). The
+    learning rate is the optimizer's too: fastai's Learner lr is not applied to it.
+    """
+    return lambda params, lr=None: OptimWrapper(opt=make_optimizer(params))
+
+
+class KerasMetric(Metric):
+    """A Keras metric in fastai: averaged over samples, on the output as Keras gives it."""
+
+    def __init__(self, name, func):
+        self.keras_name, self.func = name, func
+        self.reset()
+
+    def reset(self):
+        self.total, self.count = 0.0, 0
+
+    def accumulate(self, learn):
+        y = learn.yb[0]
+        y_pred = keras_output(learn.model, learn.pred.detach())
+        self.total += float(self.func(y_pred, y)) * len(y)
+        self.count += len(y)
+
+    @property
+    def value(self):
+        return self.total / self.count if self.count else None
+
+    @property
+    def name(self):
+        return self.keras_name
+
+
+class ArrayLoader(DataLoader):
+    """A fastai DataLoader over (x, y) tensors with Keras' batches (see `batches`)."""
+
+    def __init__(self, x, y, batch_size, shuffle=False):
+        super().__init__(n=len(x), bs=batch_size, drop_last=False)
+        self.x, self.y, self.keras_shuffle = x, y, shuffle
+
+    def create_batches(self, samps):
+        for idx in batches(len(self.x), self.bs, self.keras_shuffle):
+            yield self.x[idx], self.y[idx]
+
+
+def keras_dataloaders(x, y, batch_size, validation_split=0.0, validation_data=None, shuffle=True):
+    """Training and validation DataLoaders split as Keras splits; the validation set may be empty."""
+    x, y = inputs(x), targets(y)
+    if validation_data is not None:
+        x_val, y_val = inputs(validation_data[0]), targets(validation_data[1])
+    else:
+        split = math.floor(len(x) * (1 - validation_split))
+        x, y, x_val, y_val = x[:split], y[:split], x[split:], y[split:]  # Keras validates on the last rows
+    return DataLoaders(ArrayLoader(x, y, batch_size, shuffle), ArrayLoader(x_val, y_val, batch_size))
+
+
+def keras_monitor(monitor):
+    """The Recorder's name for a Keras log key ("val_loss" is "valid_loss", "loss" is "train_loss")."""
+    return f"valid_{monitor[4:]}" if monitor.startswith("val_") else f"train_{monitor}"
+
+
+def keras_comparison(mode, monitor):
+    """Keras' improvement test: mode "auto" maximises accuracies and minimises everything else."""
+    if mode == "max" or (mode == "auto" and "acc" in monitor):
+        return np.greater
+    return np.less
+
+
+class KerasLogger(Callback):
+    """Makes the Recorder log what Keras logs, prints Keras' epoch lines and keeps the History.
+
+    fastai's Recorder reports a smoothed training loss; Keras reports the mean over the epoch's
+    samples, so that value replaces it before any tracker callback reads it.
+    """
+
+    order = 55  # after the Recorder (50), before the tracker callbacks (60 and up)
+
+    def __init__(self, verbose, epochs, initial_epoch, history):
+        self.verbose, self.epochs, self.initial_epoch, self.history = verbose, epochs, initial_epoch, history
+
+    def before_epoch(self):
+        self.start, self.total, self.count = time.perf_counter(), 0.0, 0
+
+    def after_batch(self):
+        if self.training:
+            self.total += float(self.learn.loss.detach()) * len(self.yb[0])
+            self.count += len(self.yb[0])
+
+    def after_epoch(self):
+        values = self.recorder.values[-1]
+        values[0] = self.total / max(self.count, 1)
+        names = [n.replace("train_", "", 1).replace("valid_", "val_", 1) for n in self.recorder.metric_names[1:]]
+        logs = {name: value for name, value in zip(names, values, strict=False) if value is not None}
+        train = {k: v for k, v in logs.items() if not k.startswith("val_")}
+        logs = {**dict(sorted(train.items())), **dict(sorted((k, v) for k, v in logs.items() if k not in train))}
+        if any(isinstance(cb, ReduceLROnPlateauCallback) for cb in self.learn.cbs):
+            logs["learning_rate"] = self.opt.hypers[-1]["lr"]
+        epoch = self.initial_epoch + self.epoch
+        self.history.epoch.append(epoch)
+        for name, value in logs.items():
+            self.history.history.setdefault(name, []).append(value)
+        if self.verbose:
+            print(f"Epoch {epoch + 1}/{self.epochs}")
+            log_epoch(self.verbose, len(self.dls.train), time.perf_counter() - self.start, logs)
+
+
+def fit(learn, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+        validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0):
+    """Keras' Model.fit on a fastai Learner: `learn.fit` at Keras' constant learning rate.
+
+    Returns a History-like object whose .history has Keras' keys, built from the Recorder.
+    """
+    learn.dls = keras_dataloaders(x, y, batch_size or 32, validation_split, validation_data, shuffle)
+    learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, ProgressCallback)])
+    learn.recorder.train_metrics = True  # Keras logs every metric on the training data too
+    if learn.opt is None:
+        learn.create_opt()
+    history = types.SimpleNamespace(history={}, epoch=[])
+    logger = KerasLogger(1 if verbose == "auto" else verbose, epochs, initial_epoch, history)
+    with learn.no_logging():
+        # the optimizer's own rate, so a rate lowered by ReduceLROnPlateau carries on as in Keras
+        learn.fit(epochs - initial_epoch, lr=learn.opt.hypers[-1]["lr"], cbs=[logger, *(callbacks or [])])
+    return history
+
+
+def evaluate(learn, x, y, batch_size=None, verbose="auto", return_dict=False):
+    """Keras' Model.evaluate with `learn.validate`: the loss alone, or [loss, *metrics]."""
+    start = time.perf_counter()
+    dl = ArrayLoader(inputs(x), targets(y), batch_size or 32)
+    values = learn.validate(dl=dl)
+    logs = {"loss": values[0], **{m.name: v for m, v in zip(learn.metrics, values[1:], strict=True)}}
+    if verbose:
+        log_epoch(1 if verbose == "auto" else verbose, len(dl), time.perf_counter() - start, dict(sorted(logs.items())))
+    if return_dict:
+        return dict(sorted(logs.items()))
+    return values if len(values) > 1 else values[0]
+
+
+def predict(learn, x, batch_size=None, verbose="auto"):
+    """Keras' Model.predict: the outputs, final activation applied, as a numpy array."""
+    x = inputs(x)
+    model = learn.model
+    model.eval()
+    with torch.inference_mode():
+        outs = [keras_output(model, model(x[idx])) for idx in batches(len(x), batch_size or 32, False)]
+    return torch.cat(outs).numpy()
+
+
+class EarlyStopping(EarlyStoppingCallback):
+    """Keras' EarlyStopping on fastai's EarlyStoppingCallback, with Keras' arguments and defaults."""
+
+    def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",
+                 restore_best_weights=False, start_from_epoch=0):
+        super().__init__(monitor=keras_monitor(monitor), comp=keras_comparison(mode, monitor),
+                         min_delta=abs(min_delta), patience=patience)
+        self.verbose, self.restore_best_weights, self.start_from_epoch = verbose, restore_best_weights, start_from_epoch
+
+    def before_fit(self):
+        self.best_state = None
+        super().before_fit()
+
+    def after_epoch(self):
+        if self.recorder.values[-1][self.idx] is None or self.epoch < self.start_from_epoch:
+            return  # Keras skips a monitor it does not have (no validation data)
+        TrackerCallback.after_epoch(self)
+        if self.new_best:
+            self.wait = 0
+            if self.restore_best_weights:
+                self.best_state = copy.deepcopy(self.learn.model.state_dict())
+            return
+        self.wait += 1
+        if self.wait >= self.patience and self.epoch > 0:
+            if self.best_state is not None:
+                self.learn.model.load_state_dict(self.best_state)
+            if self.verbose:
+                print(f"Epoch {self.epoch + 1}: early stopping")
+            raise CancelFitException()
+
+
+class ModelCheckpoint(TrackerCallback):
+    """Keras' ModelCheckpoint as a fastai tracker: saves the state dict to Keras' path.
+
+    Unlike fastai's SaveModelCallback it writes where Keras writes and restores nothing at the end.
+    """
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
+                 save_weights_only=False, mode="auto"):
+        super().__init__(monitor=keras_monitor(monitor), comp=keras_comparison(mode, monitor))
+        self.filepath, self.verbose, self.save_best_only = filepath, verbose, save_best_only
+
+    def after_epoch(self):
+        if self.save_best_only:
+            if self.recorder.values[-1][self.idx] is None:
+                return
+            super().after_epoch()
+            if not self.new_best:
+                return
+        path = str(self.filepath).format(epoch=self.epoch + 1)
+        torch.save(self.learn.model.state_dict(), path)
+        if self.verbose:
+            print(f"Epoch {self.epoch + 1}: saving model to {path}")
+
+
+class ReduceLROnPlateau(ReduceLROnPlateauCallback):
+    """Keras' ReduceLROnPlateau on fastai's: Keras multiplies by `factor`, fastai divides by it."""
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
+                 min_delta=1e-4, cooldown=0, min_lr=0.0):
+        super().__init__(monitor=keras_monitor(monitor), comp=keras_comparison(mode, monitor),
+                         min_delta=min_delta, patience=patience, factor=1 / factor, min_lr=min_lr)
+        self.verbose, self.cooldown = verbose, cooldown
+
+    def before_fit(self):
+        self.cooldown_counter = 0
+        super().before_fit()
+
+    def after_epoch(self):
+        if self.recorder.values[-1][self.idx] is None:
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        TrackerCallback.after_epoch(self)
+        if self.new_best:
+            self.wait = 0
+        elif self.cooldown_counter <= 0:
+            self.wait += 1
+            if self.wait >= self.patience:
+                old_lr = self.opt.hypers[-1]["lr"]
+                if old_lr > self.min_lr:
+                    # set_hyper reaches the wrapped torch optimizer; OptimWrapper.hypers are copies
+                    self.opt.set_hyper("lr", max(old_lr / self.factor, self.min_lr))
+                    if self.verbose:
+                        print(f"Epoch {self.epoch + 1}: ReduceLROnPlateau reducing learning rate to "
+                              f"{self.opt.hypers[-1]['lr']}.")
+                self.cooldown_counter, self.wait = self.cooldown, 0
