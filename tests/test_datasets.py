@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-import textwrap
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np

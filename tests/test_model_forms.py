@@ -68,3 +68,37 @@ def test_assigning_a_framework_value_keeps_the_statement() -> None:
     result = translate_source(src)
     assert "version = torch.__version__\nprint(version)" in result.code
     assert "L = " not in result.code and result.todos == 0  # a module rename is read through, then dropped
+
+
+FUNCTIONAL_BRANCHES = """
+import keras
+from keras import layers
+inputs = keras.Input(shape=(8,))
+a = layers.Dense(4)(inputs)
+b = layers.Dense(4)(inputs)
+outputs = layers.Add()([a, b])
+model = keras.Model(inputs, outputs)
+model.compile(optimizer="sgd", loss="mse")
+"""
+
+
+def test_functional_graph_with_branches_is_kept_and_marked() -> None:
+    result = translate_source(FUNCTIONAL_BRANCHES, filename="g.py")
+    assert result.todos > 0
+    assert "model = keras.Model(inputs, outputs)" in result.code and "TODO(keras2torch)" in result.code
+    assert any(d.rule == "functional-graph" and d.line == 8 for d in result.diagnostics)
+
+
+def test_functional_chain_reads_through_rebound_names() -> None:
+    src = textwrap.dedent("""
+        import keras
+        inputs = keras.Input(shape=(6,))
+        x = keras.layers.Dense(5, activation="relu")(inputs)
+        x = keras.layers.Dense(4)(x)
+        x = keras.layers.Dense(3)(x)
+        net = keras.Model(inputs, x)
+    """)
+    result = translate_source(src)
+    assert result.todos == 0 and "keras" not in result.code.split("\n", 1)[1]
+    out = run(result.code + "\nprint([tuple(p.shape) for p in net.parameters()])\n")
+    assert out.strip() == "[(5, 6), (5,), (4, 5), (4,), (3, 4), (3,)]"

@@ -21,6 +21,7 @@ from .rules import REQUIRED, RuleSet
 from .shapes import code, literal, shape_from_node
 
 SEQUENTIAL = "keras.Sequential"
+MODEL = "keras.Model"
 INPUT_KEYS = {"keras.Input", "keras.layers.InputLayer"}
 TODO_MARK = "TODO(keras2torch)"
 FIT_ARGS = ("x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split",
@@ -77,6 +78,21 @@ class Construction:
     adds: list[cst.CSTNode] = field(default_factory=list)  # the .add statements
     loss: cst.BaseExpression | None = None
     head: str = ""
+    # the Functional API: `keras.Model(inputs, outputs)` over a chain of layer calls
+    input_call: cst.Call | None = None
+    graph: list[tuple[str, cst.BaseExpression]] = field(default_factory=list)  # (var, value) to remove
+    returned: bool = False  # `return keras.Model(...)`: the function returns the new module
+
+
+@dataclass
+class Tensor:
+    """A symbolic Keras tensor: `keras.Input(...)`, or a layer called on another tensor."""
+
+    var: str
+    value: cst.BaseExpression  # the assigned expression (kept to remove its statement)
+    layers: list[cst.Call]  # the layer calls that produce it from `source`, in order
+    source: Tensor | None  # the tensor it is computed from; None for an Input
+    input_call: cst.Call | None = None
 
 
 @dataclass
@@ -137,6 +153,8 @@ class Analyzer(cst.CSTVisitor):
         # in source order: ("assign", name) and ("add", construction, layer call)
         self.events: list[tuple] = []
         self.datasets: dict[str, ArrayPipeline] = {}  # variables bound to a tf.data pipeline over arrays
+        self.tensors: dict[tuple[str | None, str], Tensor] = {}  # (function, variable) -> tensor
+        self.graph_failures: list[tuple[cst.CSTNode, str]] = []
 
     def visit_Import(self, node: cst.Import) -> None:
         self.names.bind_import(node)
@@ -154,6 +172,12 @@ class Analyzer(cst.CSTVisitor):
     def visit_Return(self, node: cst.Return) -> None:
         if self.functions and isinstance(node.value, cst.Name) and node.value.value in self.var_sources:
             self.model_functions[self.functions[-1]] = self.var_sources[node.value.value]
+        elif self.functions and _is_call_to(node.value, self.names, MODEL):  # `return keras.Model(i, o)`
+            c = self._functional(f"{self.functions[-1]}()", node.value)  # type: ignore[arg-type]
+            if c is not None:
+                c.returned = True
+                self.constructions.append(c)
+                self.model_functions[self.functions[-1]] = c
 
     def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
         for name in _target_names(node.target):
@@ -211,6 +235,19 @@ class Analyzer(cst.CSTVisitor):
             else:
                 self.constants.pop(var, None)
             self.assigned.add(var)
+        function = self.functions[-1] if self.functions else None
+        tensor = self._tensor(var, value)
+        if tensor is not None:
+            self.tensors[(function, var)] = tensor
+            return
+        self.tensors.pop((function, var), None)
+        if _is_call_to(value, self.names, MODEL):
+            c = self._functional(var, value)
+            if c is not None:
+                self.constructions.append(c)
+                self.model_vars.add(var)
+                self.var_sources[var] = c
+            return
         if _is_call_to(value, self.names, SEQUENTIAL):
             c = Construction(var, value, self.functions[-1] if self.functions else None)
             self.constructions.append(c)
@@ -225,6 +262,57 @@ class Analyzer(cst.CSTVisitor):
             self.optimizer_vars.add(var)
         elif isinstance(value, (cst.Name, cst.Attribute)):
             self.names.bind_assignment(var, value)
+
+    # -- the Functional API -------------------------------------------------------------------
+    def _layer_key(self, node: cst.BaseExpression) -> str | None:
+        key = self.names.resolve(node.func) if isinstance(node, cst.Call) else None
+        return key if key and key.startswith("keras.layers.") else None
+
+    def _tensor(self, var: str, value: cst.BaseExpression) -> Tensor | None:
+        """`keras.Input(...)` or `Layer(...)(t)` (nested calls too) on a known tensor."""
+        function = self.functions[-1] if self.functions else None
+        if _is_call_to(value, self.names, INPUT_KEYS - {"keras.layers.InputLayer"}):
+            return Tensor(var, value, [], None, value)  # type: ignore[arg-type]
+        layers: list[cst.Call] = []
+        node = value
+        while isinstance(node, cst.Call) and self._layer_key(node.func) and len(node.args) == 1 \
+                and node.args[0].keyword is None and not node.args[0].star:
+            layers.append(node.func)  # type: ignore[arg-type]
+            node = node.args[0].value
+        if not layers or not isinstance(node, cst.Name) or (function, node.value) not in self.tensors:
+            return None
+        return Tensor(var, value, layers[::-1], self.tensors[(function, node.value)])
+
+    def _functional(self, var: str, call: cst.Call) -> Construction | None:
+        """`keras.Model(inputs, outputs)` over a chain of layers from one Input to one output."""
+        function = self.functions[-1] if self.functions else None
+        try:
+            args = bind(call, (("inputs", REQUIRED), ("outputs", REQUIRED), ("name", "None")),
+                        {"input": "inputs", "output": "outputs"}, {})
+        except LayerError:
+            return None
+        ends = [args.get("inputs"), args.get("outputs")]
+        ends = [e.elements[0].value if isinstance(e, (cst.List, cst.Tuple)) and len(e.elements) == 1 else e
+                for e in ends]
+        found = [self.tensors.get((function, e.value)) if isinstance(e, cst.Name)
+                 else self._tensor("", e) if e is not None else None for e in ends]
+        if found[0] is None or found[1] is None:
+            if found[0] is not None or found[1] is not None:
+                self.graph_failures.append((call, "a functional model with several inputs or outputs"))
+            return None
+        first = found[0]
+        tensor: Tensor | None = found[1]
+        chain: list[Tensor] = []
+        while tensor is not first:
+            if tensor is None or tensor.source is None or len(chain) > 100_000:
+                self.graph_failures.append((call, "a functional graph that is not a single chain of layers"))
+                return None
+            chain.append(tensor)
+            tensor = tensor.source
+        c = Construction(var, call, function, input_call=first.input_call)
+        c.layers = [layer for tensor in reversed(chain) for layer in tensor.layers]
+        c.graph = [(first.var, first.value)] + [(t.var, t.value) for t in reversed(chain)]
+        return c
 
     def visit_Call(self, node: cst.Call) -> None:
         if isinstance(node.func, cst.Attribute) and isinstance(node.func.value, cst.Name):
@@ -272,6 +360,8 @@ class Translator(cst.CSTTransformer):
         self.instantiated: set[int] = set()
         self.origins: dict[int, cst.CSTNode] = {}  # id(renamed layer call) -> the source's node
         self._prepare_models()
+        for node, reason in analysis.graph_failures:
+            self.diag(node, NOTE, "functional-graph", f"{reason} is not translated yet")
 
     # -- diagnostics -------------------------------------------------------------------------
     def diag(self, node: cst.CSTNode, severity: str, rule: str, message: str) -> None:
@@ -284,7 +374,10 @@ class Translator(cst.CSTTransformer):
     def _layer_calls(self, c: Construction) -> tuple[list[tuple[cst.Call, str]], object]:
         elements: list[cst.BaseExpression] = []
         name_arg = None
-        for i, arg in enumerate(c.node.args):
+        if c.input_call is not None:  # the Functional API: Input, then the chain of layers
+            elements.append(c.input_call)
+            name_arg = next((a.value for a in c.node.args if a.keyword and a.keyword.value == "name"), None)
+        for i, arg in enumerate(c.node.args if c.input_call is None else ()):
             if (arg.keyword is None and i == 0) or (arg.keyword and arg.keyword.value == "layers"):
                 if not isinstance(arg.value, (cst.List, cst.Tuple)):
                     raise LayerError("the layer list must be written out in the call", arg.value)
@@ -335,10 +428,10 @@ class Translator(cst.CSTTransformer):
             try:
                 calls, (input_shape, name_arg) = self._layer_calls(c)
                 fold = self._fold_for(c, calls)
-                keras_name = "sequential"
-                n = self.uids["sequential"]
-                self.uids["sequential"] += 1
-                keras_name = keras_name if n == 0 else f"sequential_{n}"
+                stem = "sequential" if c.input_call is None else "functional"
+                n = self.uids[stem]
+                self.uids[stem] += 1
+                keras_name = stem if n == 0 else f"{stem}_{n}"
                 if name_arg is not None:
                     try:
                         keras_name = str(literal(name_arg))
@@ -350,8 +443,9 @@ class Translator(cst.CSTTransformer):
                 where = f"built in `{c.function}()`" if c.function else f"`{c.variable}`"
                 builder.constants = self.an.constants
                 build = builder.build(c.variable, cls, keras_name, calls, input_shape, fold, self.names.resolve,
-                                      f"The Keras Sequential model {where}; it takes input as Keras does.",
-                                      id(c) in self.an.summaries)
+                                      f"The Keras {'Sequential' if c.input_call is None else 'functional'} "
+                                      f"model {where}; it takes input as Keras does.",
+                                      id(c) in self.an.summaries, self._input_name(c))
                 if c.function:
                     build = self._with_params(build, c)
                 self.builds[id(c)] = build
@@ -366,6 +460,20 @@ class Translator(cst.CSTTransformer):
             except LayerError as exc:
                 self.failed.add(id(c))
                 self.diag(exc.node, TODO, "unsupported-layer", f"{exc}; model `{c.variable}` left in Keras")
+
+    def _input_name(self, c: Construction) -> str | None:
+        """The Keras name of a functional model's Input layer (None for Sequential models)."""
+        if c.input_call is None:
+            return None
+        for arg in c.input_call.args:
+            if arg.keyword and arg.keyword.value == "name":
+                try:
+                    return str(literal(arg.value))
+                except ValueError:
+                    break
+        n = self.uids["input_layer"]
+        self.uids["input_layer"] += 1
+        return "input_layer" if n == 0 else f"input_layer_{n}"
 
     def _fold_for(self, c: Construction, calls: list[tuple[cst.Call, str]]) -> str:
         if c.loss is None or not calls:
@@ -466,7 +574,17 @@ class Translator(cst.CSTTransformer):
             self.current_stmt = self.stmt_origin.get(id(stmt), self.current_stmt)
             target = _single_target(stmt)
             mc = _method_call(stmt)
-            if target and isinstance(target[1], cst.Call) and _is_call_to(target[1], self.names, SEQUENTIAL):
+            returned = self._returned_construction(stmt)
+            if returned is not None:
+                self.instantiated.add(id(returned))
+                self.stats = self.stats + Stats(calls=1)
+                out.extend(self._instantiate(returned, stmt, top))
+                continue
+            if target and self._graph_statement(target[0], target[1]):
+                continue  # a layer call of a functional model: it lives in the model's forward now
+            if target and isinstance(target[1], cst.Call) and (
+                    _is_call_to(target[1], self.names, SEQUENTIAL)
+                    or (_is_call_to(target[1], self.names, MODEL) and self._construction_for(*target))):
                 c = self._construction_for(target[0], target[1])
                 if c is not None:
                     self.instantiated.add(id(c))
@@ -501,6 +619,26 @@ class Translator(cst.CSTTransformer):
             out.append(self._finish_statement(stmt))
         return out
 
+    def _returned_construction(self, stmt: cst.BaseStatement) -> Construction | None:
+        if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
+                and isinstance(stmt.body[0], cst.Return) and isinstance(stmt.body[0].value, cst.Call)):
+            return None
+        value = stmt.body[0].value
+        function = self.function_stack[-1].name.value if self.function_stack else None
+        for c in self.an.constructions:
+            if c.returned and c.function == function and id(c) in self.builds and id(c) not in self.instantiated \
+                    and (c.node is value or _same_node(c.node, value)):
+                return c
+        return None
+
+    def _graph_statement(self, var: str, value: cst.BaseExpression) -> bool:
+        function = self.function_stack[-1].name.value if self.function_stack else None
+        for c in self.an.constructions:
+            if c.function == function and c.graph and id(c) in self.builds \
+                    and any(v == var and (node is value or _same_node(node, value)) for v, node in c.graph):
+                return True
+        return False
+
     def _capture_statements(self, c: Construction, call: cst.Call,
                             stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
         """`units_2 = units` where Keras reads a name that the script rebinds before the model is built."""
@@ -525,7 +663,8 @@ class Translator(cst.CSTTransformer):
                      at: cst.BaseStatement | None = None) -> list[cst.BaseStatement]:
         build = self.builds[id(c)]
         args = ", ".join(build.params)
-        new = cst.parse_statement(f"{c.variable} = {build.info.class_name}({args})\n")
+        new = cst.parse_statement(f"return {build.info.class_name}({args})\n" if c.returned
+                                  else f"{c.variable} = {build.info.class_name}({args})\n")
         new = new.with_changes(leading_lines=stmt.leading_lines)  # type: ignore[union-attr]
         self.imports.add("nn")
         cls = build.class_def.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])

@@ -18,7 +18,6 @@ from .shapes import SHAPES, Shape, code, literal, shape_from_node
 
 # Arguments every Keras layer takes; they shape the model but map to no torch argument.
 BASE_ARGS = {"name", "input_shape", "input_dim", "batch_input_shape", "batch_size", "dtype"}
-INIT_ARGS = {"kernel_initializer", "bias_initializer"}
 RESERVED = {"forward", "training", "layers", "modules", "parameters", "buffers", "train", "eval",
             "to", "type", "float", "double", "half", "cuda", "cpu", "apply", "state_dict"}
 
@@ -169,7 +168,7 @@ class SequentialBuilder:
 
     def build(self, variable: str, class_name: str, keras_name: str, layers: list[tuple[cst.Call, str]],
               input_shape: Shape | None, fold: str, resolve, doc: str,
-              with_summary: bool) -> ModelBuild:
+              with_summary: bool, input_name: str | None = None) -> ModelBuild:
         init: list[cst.BaseStatement] = []
         forward: list[cst.BaseStatement] = []
         maps: list[LayerMap] = []
@@ -177,6 +176,7 @@ class SequentialBuilder:
         warnings: list[tuple[str, str, cst.CSTNode]] = []
         shape = first_shape = input_shape
         layout = CHANNELS_LAST
+        masked_by = ""
         for index, (call, key) in enumerate(layers):
             keras_class = key.rsplit(".", 1)[1]
             rule = self.rules.layers[keras_class]
@@ -188,22 +188,30 @@ class SequentialBuilder:
                     if default == REQUIRED:
                         raise LayerError(f"{keras_class} needs `{arg_name}`", call)
                     args[arg_name] = cst.parse_expression(default)
-            known = {n for n, _ in rule.signature} | BASE_ARGS
+            known = {n for n, _ in rule.signature} | BASE_ARGS | set(rule.ignore)
             for arg_name, node in given.items():
                 if arg_name not in known:
                     raise LayerError(f"{keras_class}({arg_name}=...) is not supported", node)
                 if arg_name in rule.unsupported:
                     raise LayerError(f"{keras_class}({arg_name}=...) is not supported", node)
             if index == 0 and shape is None:
-                shape = first_shape = _input_shape_of(given, self.constants)
-            for init_arg in INIT_ARGS & given.keys():
-                message = (f"{keras_class}({init_arg}=...) is not reproduced: "
-                           "torch initialises its own way (weights differ, training does not)")
-                warnings.append(("initializer", message, given[init_arg]))
+                if keras_class == "Embedding":  # its input_dim is the vocabulary, not a shape
+                    shape = first_shape = _input_shape_of(
+                        {k: v for k, v in given.items() if k != "input_dim"}, self.constants) or (None,)
+                else:
+                    shape = first_shape = _input_shape_of(given, self.constants)
             name = self.layer_name(keras_class, given)
             attr = self.attribute(name)
+            if keras_class == "Embedding" and code(given.get("mask_zero", cst.Name("False"))) != "False":
+                masked_by = name
+            elif masked_by and keras_class in hooks.MASK_READERS:
+                warnings.append(("mask-zero", (
+                    f"{masked_by}(mask_zero=True): Keras skips the padded (zero) steps in "
+                    f"{keras_class}; the translation computes over them, so results differ "
+                    "wherever a sequence is padded"), given.get("mask_zero", call)))
+                masked_by = ""
             act_name, act_module = self.activation(args.get("activation"), resolve) if (
-                "activation" in args) else ("", "")
+                "activation" in args and not rule.own_activation) else ("", "")
             head = rule.fold or act_name
             is_last = index == len(layers) - 1
             folded = fold if is_last and fold and self.rules.folds.get(head) == fold else None
@@ -219,7 +227,7 @@ class SequentialBuilder:
                 elif needs == "last" and layout == CHANNELS_FIRST:
                     forward.append(_permute_stmt(rank + 1, to_first=False))
                     layout_in = layout = CHANNELS_LAST
-            ctx = LayerContext(args=args, in_shape=shape, target=rule.torch)
+            ctx = LayerContext(args=args, in_shape=shape, target=rule.torch, resolve=resolve)
             values = {}
             for arg_name, node in args.items():
                 try:
@@ -234,6 +242,8 @@ class SequentialBuilder:
                 out_shape = SHAPES[rule.shape](shape, values) if shape is not None else None
             except (ValueError, TypeError, KeyError, IndexError):
                 out_shape = None
+            out_shape = ctx.out_shape if ctx.out_shape is not None else out_shape
+            warnings.extend((rule_id, message, call) for rule_id, message in ctx.warnings)
             module, weight_prefix = modules
             comment = f"{folded} folded into the loss; predict() applies it" if folded else None
             init.append(_assign_self(attr, module, comment))
@@ -244,20 +254,55 @@ class SequentialBuilder:
             maps.append(LayerMap(
                 keras_name=name, keras_class=keras_class, attribute=attr, layout_in=layout_in,
                 layout_out=layout_out, folded=folded,
-                weights=tuple((k, weight_prefix + t, perm) for k, t, perm in rule.weights),
+                weights=tuple((k, weight_prefix + t, *steps) for k, t, *steps in (
+                    rule.weights if ctx.weights is None else ctx.weights)),
             ))
+            init.extend(self._initializers(keras_class, given, maps[-1], resolve, warnings))
             if with_summary:
                 summary_rows.append(_summary_row(attr, keras_class, out_shape))
             shape = out_shape
         if layout == CHANNELS_FIRST and shape is not None and len(shape) >= 2:
             forward.append(_permute_stmt(len(shape) + 1, to_first=False))
         forward.append(cst.parse_statement("return x"))
+        if with_summary and input_name is not None:  # functional models list their Input first
+            summary_rows.insert(0, _summary_row(input_name, "InputLayer", first_shape))
         class_def = _class_def(class_name, doc, init, forward, fold if any(m.folded for m in maps) else "",
                                keras_name if with_summary else None, summary_rows)
         info = ModelInfo(variable=variable, class_name=class_name, layers=tuple(maps),
                          input_shape=None if first_shape is None else tuple(
                              d if isinstance(d, int) else None for d in first_shape))
         return ModelBuild(class_def, info, (), warnings)
+
+    def _initializers(self, keras_class: str, given: dict, lm: LayerMap, resolve,
+                      warnings: list) -> list[cst.BaseStatement]:
+        """`keras_initializer(self.dense.weight, "he_normal")` for each initializer the script names."""
+        out: list[cst.BaseStatement] = []
+        for arg, weight in hooks.INITIALIZED_WEIGHT.items():
+            if arg not in given:
+                continue
+            targets = [(path, steps) for k, path, _, *steps in lm.weights if k == weight]
+            try:
+                name, config = hooks.initializer(given[arg], resolve)
+                if not targets or any(dict(s[0] if s else ()).get("reshape") for _, s in targets):
+                    raise Unsupported("its torch weight is laid out differently")
+            except Unsupported as exc:
+                warnings.append(("initializer", (
+                    f"{keras_class}({arg}=...) is not reproduced ({exc}): torch initialises its "
+                    "own way (weights differ, training does not)"), given[arg]))
+                continue
+            for path, _ in targets:
+                parts = [f"[{p}]" if p.isdigit() else f".{p}" for p in path.split(".")]
+                call = f"keras_initializer(self.{lm.attribute}{''.join(parts)}, {name!r})"
+                stmt = cst.parse_statement(call + "\n")
+                if config:
+                    expr_stmt = stmt.body[0]  # type: ignore[attr-defined]
+                    extra = [cst.Arg(v, keyword=cst.Name(k), equal=cst.AssignEqual(
+                        whitespace_before=cst.SimpleWhitespace(""),
+                        whitespace_after=cst.SimpleWhitespace(""))) for k, v in config]
+                    new_call = expr_stmt.value.with_changes(args=[*expr_stmt.value.args, *extra])
+                    stmt = stmt.with_changes(body=[expr_stmt.with_changes(value=new_call)])
+                out.append(stmt)
+        return out
 
     def _modules(self, rule: Mapping, ctx: LayerContext, folded: str | None,
                  act_module: str) -> tuple[cst.BaseExpression, str]:
@@ -298,6 +343,8 @@ class SequentialBuilder:
 def _input_shape_of(given: dict[str, cst.BaseExpression], constants: dict[str, int]) -> Shape | None:
     if "input_shape" in given:
         return shape_from_node(given["input_shape"], constants) or _opaque_shape(given["input_shape"])
+    if "input_length" in given:  # Keras 2's Embedding(input_length=...)
+        return shape_from_node(given["input_length"], constants) or (given["input_length"],)
     if "input_dim" in given:
         node = given["input_dim"]
         try:

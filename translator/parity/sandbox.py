@@ -223,15 +223,21 @@ def run(argv: Sequence[str], cwd: Path, limits: Limits = Limits(),
 def scratch_copy(source_dir: Path, target: Path) -> Path:
     """Copies a script's folder for one run: caches skipped, large data linked rather than copied."""
     budget = [COPY_BUDGET_BYTES]
+    inside = target.resolve()
+    seen: set[Path] = set()
 
     def copy_dir(src: Path, dst: Path) -> None:
+        real = src.resolve()
+        if real == inside or inside in real.parents or real in seen:
+            return  # the scratch folder itself (a script in the temp folder), or a symlink loop
+        seen.add(real)
         dst.mkdir(parents=True, exist_ok=True)
         try:
             entries = list(os.scandir(src))
         except OSError:
             return
         for entry in entries:
-            if entry.name in SKIP_DIRS:
+            if entry.name in SKIP_DIRS or Path(entry.path).resolve() == inside:
                 continue
             s, d = Path(entry.path), dst / entry.name
             try:

@@ -131,7 +131,8 @@ def summary(model):
     print(f"{'Layer (type)':<33}{'Output Shape':<25}{'Param #':>13}")
     total = trainable = 0
     for name, keras_class, shape in model.keras_layers:
-        params = list(getattr(model, name).parameters())
+        layer = getattr(model, name, None)  # None for a functional model's InputLayer
+        params = [] if layer is None else list(layer.parameters())
         total += sum(p.numel() for p in params)
         trainable += sum(p.numel() for p in params if p.requires_grad)
         count = sum(p.numel() for p in params)
@@ -660,3 +661,44 @@ class Rescaling(nn.Module):
 
     def forward(self, x):
         return x * self.scale + self.offset
+
+
+class Normalization(nn.Module):
+    """Keras' Normalization: (x - mean) / max(sqrt(variance), 1e-7), statistics per feature."""
+
+    def __init__(self, mean, variance):
+        super().__init__()
+        # constants of the script, as in Keras: moved with the model, not saved in its state
+        self.register_buffer("mean", torch.as_tensor(np.asarray(mean, dtype=np.float32)), False)
+        self.register_buffer("variance", torch.as_tensor(np.asarray(variance, dtype=np.float32)), False)
+
+    def forward(self, x):
+        return (x - self.mean) / self.variance.sqrt().clamp_min(1e-7)
+
+
+def keras_initializer(weight, name, **config):
+    """Initialises a torch weight as the named Keras initializer would, with fans as Keras counts
+    them (Keras' defaults: glorot_uniform kernels, zero biases; torch's own init differs)."""
+    with torch.no_grad():
+        if name in ("zeros", "ones", "constant"):
+            return weight.fill_(config.get("value", 1.0 if name == "ones" else 0.0))
+        if name == "orthogonal":
+            return nn.init.orthogonal_(weight, gain=config.get("gain", 1.0))
+        if name == "random_normal":
+            return weight.normal_(config.get("mean", 0.0), config.get("stddev", 0.05))
+        if name == "random_uniform":
+            return weight.uniform_(config.get("minval", -0.05), config.get("maxval", 0.05))
+        if name == "truncated_normal":
+            mean, std = config.get("mean", 0.0), config.get("stddev", 0.05)
+            return nn.init.trunc_normal_(weight, mean, std, mean - 2 * std, mean + 2 * std)
+        family, distribution = name.split("_")
+        receptive = weight[0][0].numel() if weight.dim() > 2 else 1
+        fan_in = weight.shape[-1] if weight.dim() == 1 else weight.shape[1] * receptive
+        fan_out = weight.shape[0] * receptive
+        scale, fan = {"glorot": (1.0, (fan_in + fan_out) / 2), "he": (2.0, fan_in),
+                      "lecun": (1.0, fan_in)}[family]
+        if distribution == "uniform":
+            limit = math.sqrt(3 * scale / fan)
+            return weight.uniform_(-limit, limit)
+        std = math.sqrt(scale / fan) / 0.87962566103423978  # Keras truncates at two deviations
+        return nn.init.trunc_normal_(weight, 0.0, std, -2 * std, 2 * std)
