@@ -283,11 +283,6 @@ def test_untranslated_parts_are_refused_before_running(tmp_path, capsys):
     assert "untranslated parts" in capsys.readouterr().out
 
 
-def test_fastai_target_is_not_supported_yet(tmp_path, capsys):
-    assert main(["parity", str(CASES / "mlp_keras.py"), "--target", "fastai"]) == 2
-    assert "not supported yet" in capsys.readouterr().out
-
-
 def test_torch_runner_reports_scripts_that_never_train(tmp_path):
     """The PyTorch side on its own: sys.exit, a crash and no training each give a clear status."""
     cases = {

@@ -28,3 +28,29 @@ def test_translation_runs_and_learns(case: str, tmp_path: Path) -> None:
     for losses in histories:
         assert losses[-1] < losses[0], f"loss did not fall: {losses}"
     assert "Traceback" not in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def fastai_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    """Every fastai golden, run in one process: fastai's import (about 3 s) is paid once."""
+    root = tmp_path_factory.mktemp("fastai")
+    scripts = []
+    for case in fixture_cases():
+        (root / case).mkdir()
+        shutil.copy(FIXTURES / case / "expected_fastai.py", root / case / "script.py")
+        scripts.append(f"{case}/script.py")
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    proc = subprocess.run([sys.executable, str(RUNNER.with_name("run_many.py")), *scripts], cwd=root,
+                          env=env, capture_output=True, text=True, timeout=1500, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {script.split("/")[0]: value for script, value in results.items()}
+
+
+@pytest.mark.parametrize("case", fixture_cases())
+def test_fastai_translation_runs_and_learns(case: str, fastai_runs: dict[str, dict]) -> None:
+    run = fastai_runs[case]
+    assert "error" not in run, run.get("error")
+    assert run["histories"], "the script trained no model at module level"
+    for losses in run["histories"]:
+        assert losses[-1] < losses[0], f"loss did not fall: {losses}"

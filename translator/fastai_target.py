@@ -73,8 +73,19 @@ def compile_statement(var: str, loss: cst.BaseExpression, opt: cst.BaseExpressio
     listed = metrics_list(metrics)
     if not (isinstance(listed, cst.List) and not listed.elements):
         args.append(_kwarg("metrics", listed))
-    learner = cst.Call(cst.Name("Learner"), args=args)
+    learner = cst.Call(cst.Name("Learner"), args=_one_per_line(args), whitespace_before_args=_newline("    "))
     return cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(learner_of(var))], learner)])
+
+
+def _newline(indent: str) -> cst.ParenthesizedWhitespace:
+    return cst.ParenthesizedWhitespace(first_line=cst.TrailingWhitespace(), indent=True,
+                                       last_line=cst.SimpleWhitespace(indent))
+
+
+def _one_per_line(args: list[cst.Arg]) -> list[cst.Arg]:
+    """Arguments one per line with a trailing comma, the way a person lays out a long call."""
+    out = [a.with_changes(comma=cst.Comma(whitespace_after=_newline("    "))) for a in args[:-1]]
+    return [*out, args[-1].with_changes(comma=cst.Comma(whitespace_after=_newline("")))]
 
 
 def import_statements(needed: set[str], statement_for) -> list[cst.SimpleStatementLine]:
@@ -95,5 +106,11 @@ def import_statements(needed: set[str], statement_for) -> list[cst.SimpleStateme
             bound = alias.asname.name.value if alias.asname else cst.Module([]).code_for_node(alias.name)
             if bound == name:
                 by_module.setdefault(module, []).append(alias.with_changes(comma=cst.MaybeSentinel.DEFAULT))
-    return [cst.SimpleStatementLine([cst.ImportFrom(module=cst.parse_expression(module), names=aliases)])
-            for module, aliases in sorted(by_module.items())]
+    out = []
+    for module, aliases in sorted(by_module.items()):
+        # isort keeps `import A as B` on its own line
+        plain = [a for a in aliases if a.asname is None]
+        groups = ([plain] if plain else []) + [[a] for a in aliases if a.asname is not None]
+        out += [cst.SimpleStatementLine([cst.ImportFrom(module=cst.parse_expression(module), names=g)])
+                for g in groups]
+    return out

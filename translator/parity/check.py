@@ -140,14 +140,15 @@ def child_environment(options: ParityOptions) -> dict[str, str]:
 def run_parity(source: Path, translated_code: str, models: Sequence[ModelInfo],
                options: ParityOptions = ParityOptions(), translated_path: Path | None = None,
                mode: str = "parity", load_weights: Path | None = None,
-               save_state_dict: Path | None = None) -> ParityResult:
+               save_state_dict: Path | None = None, starter=None) -> ParityResult:
     """Runs the Keras script and its translation side by side and compares them.
 
     `translated_path` is a hand-edited translation (its folder is copied for the torch side);
     otherwise `translated_code` is written beside a copy of the source. `mode="weights"` loads
     `load_weights` into the Keras model, compares the forward pass only and saves the converted
-    state dict to `save_state_dict`.
+    state dict to `save_state_dict`. `starter` replaces `sandbox.start` (warm workers: batch.py).
     """
+    start = starter or sandbox.start
     started = time.monotonic()
     source = Path(source).resolve()
     env = child_environment(options)
@@ -168,10 +169,10 @@ def run_parity(source: Path, translated_code: str, models: Sequence[ModelInfo],
                       "--train-steps", str(0 if mode == "weights" else options.train_steps)]
         if load_weights is not None:
             keras_args += ["--load-weights", str(Path(load_weights).resolve())]
-        keras = sandbox.start(keras_args, keras_dir, options.limits, env)
+        keras = start(keras_args, keras_dir, options.limits, env)
         # the torch side waits for the Keras side at most as long as that may run, so it cannot
         # linger if this process dies
-        torch = sandbox.start([sys.executable, "-m", "translator.parity.torch_runner",
+        torch = start([sys.executable, "-m", "translator.parity.torch_runner",
                                str(torch_script), str(io), "--wait-s", str(options.timeout_s + 30)],
                               torch_dir, options.limits, env)
         try:
@@ -295,6 +296,9 @@ def _judge(keras_meta, keras_arrays, keras_side, torch_meta, torch_arrays, torch
 def _describe_model(keras_model: dict, info: ModelInfo | None, torch_meta: dict | None) -> str:
     variable = keras_model.get("variable") or keras_model["name"]
     torch_class = (torch_meta or {}).get("model", {}).get("class", "?")
+    learner = (torch_meta or {}).get("learner")
+    if learner:  # trained by a fastai Learner: say so, with its loss
+        torch_class += f" (fastai {learner['class']}, loss_func {learner['loss_func']})"
     return f"{variable} ({keras_model['class']}, {len(keras_model['layers'])} layers) -> {torch_class}"
 
 
@@ -314,7 +318,8 @@ def _resolve_links(plan: Plan, load: dict) -> list[WeightLink]:
         return list(plan.links)
     mapping = {keras: key for keras, key in load.get("mapping", [])}
     return [WeightLink(link.layer, link.weight, link.keras_name, link.keras_label,
-                       mapping.get(link.keras_label, ""), link.permute) for link in plan.links]
+                       mapping.get(link.keras_label, ""), link.permute, link.steps)
+            for link in plan.links]
 
 
 def _owner(key: str, layer_attrs: list[tuple[int, str]]) -> int | None:

@@ -6,10 +6,14 @@
 # optimizer holds. At that first forward the runner waits for the parent's go signal (the Keras
 # side's results converted to this model), loads the Keras weights, runs level 1, then lets
 # training proceed with batches in order and records level 2 around the optimizer's steps.
+# A fastai script is captured the same way, through `Learner.fit`: the Learner that trains is
+# recorded, its model is the one captured, and its optimizer (a torch.optim one wrapped by
+# OptimWrapper, or fastai's own) is the one whose steps are recorded.
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import runpy
@@ -87,6 +91,7 @@ class Session:
         self.options = options
         self.io = options.io
         self.optimizers: list = []  # weak references, in creation order
+        self.learner = None  # the fastai Learner whose fit is running, if any
         self.model = None
         self.optimizer = None
         self.busy = False
@@ -156,6 +161,8 @@ class Session:
         if not torch.is_grad_enabled():
             return
         optimizer = self.optimizer_of(module)
+        if optimizer is None and self.learner is not None and self.learner.model is module:
+            optimizer = self.learner.opt  # fastai's own optimizer, not a torch.optim one
         if optimizer is None:
             return
         self.busy = True
@@ -345,14 +352,110 @@ class Session:
         for key, p in self.model.named_parameters():
             if p.grad is not None:
                 self.arrays[f"g/{key}"] = p.grad.detach().cpu().numpy()
-        held = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        groups = optimizer_groups(optimizer)
+        held = {id(p) for g in groups for p in g["params"]}
         self.meta["optimizer"] = {
             "class": type(optimizer).__name__,
-            "groups": [{k: plain(v) for k, v in g.items() if k != "params"}
-                       for g in optimizer.param_groups],
+            "groups": [{k: plain(v) for k, v in g.items() if k != "params"} for g in groups],
             "missing": [k for k, p in self.model.named_parameters()
                         if p.requires_grad and id(p) not in held],
         }
+
+
+def optimizer_groups(optimizer) -> list[dict]:
+    """param_groups of a torch.optim optimizer; fastai's own optimizer has hypers and param_lists,
+    named here as torch names them (mom is betas[0] or momentum, sqr_mom betas[1], wd weight_decay)."""
+    import torch
+
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return optimizer.param_groups
+    groups = []
+    for params, hyper in zip(optimizer.param_lists, optimizer.hypers, strict=False):
+        group = {"params": list(params)}
+        for k, v in hyper.items():
+            group[{"wd": "weight_decay", "lr": "lr", "eps": "eps"}.get(k, k)] = v
+        if "sqr_mom" in group:
+            group["betas"] = (group.pop("mom", 0.9), group.pop("sqr_mom"))
+        elif "mom" in group:
+            group["momentum"] = group.pop("mom")
+        groups.append(group)
+    return groups
+
+
+def learner_info(learn, n_epoch, lr) -> dict:
+    """What parity reports about a fastai Learner: loss, optimizer factory, metrics, fit arguments."""
+    def name(value) -> str:
+        return getattr(value, "__name__", None) or getattr(getattr(value, "func", None), "__name__", None) \
+            or type(value).__name__
+    return {"class": type(learn).__name__, "loss_func": name(learn.loss_func),
+            "opt_func": name(learn.opt_func), "metrics": [getattr(m, "name", name(m)) for m in learn.metrics],
+            "n_epoch": n_epoch, "lr": lr}
+
+
+def patch_fastai(session: Session, learner_module) -> None:
+    """Wraps `Learner.fit` so the Learner that trains is known, and its optimizer's steps are
+    recorded through fastai's own events when that optimizer is not a torch.optim one."""
+    from fastai.callback.core import Callback
+
+    class StepRecorder(Callback):
+        order = 99
+
+        # a torch.optim optimizer (OptimWrapper's) reports its own steps; these calls count only
+        # when the captured optimizer is fastai's own
+        def before_step(self):
+            session.step_pre_hook(self.learn.opt, (), {})
+
+        def after_step(self):
+            session.step_post_hook(self.learn.opt, (), {})
+
+    original_fit = learner_module.Learner.fit
+    signature = inspect.signature(original_fit)
+
+    def fit(self, *args, **kwargs):
+        bound = signature.bind(self, *args, **kwargs)
+        if session.learner is None and session.model is None:
+            session.learner = self
+            session.meta["learner"] = learner_info(self, bound.arguments.get("n_epoch"),
+                                                   bound.arguments.get("lr"))
+        if session.learner is self:
+            cbs = bound.arguments.get("cbs")
+            cbs = list(cbs) if isinstance(cbs, list | tuple) else [cbs] if cbs is not None else []
+            bound.arguments["cbs"] = [*cbs, StepRecorder()]
+        return original_fit(*bound.args, **bound.kwargs)
+
+    learner_module.Learner.fit = fit
+
+
+class FastaiHook:
+    """A meta-path finder that patches fastai.learner the moment a script imports it, so torch
+    scripts never pay fastai's import."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "fastai.learner":
+            return None
+        import importlib.machinery
+
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return None
+        loader, session = spec.loader, self.session
+
+        class Loader:
+            def create_module(self, spec):
+                return loader.create_module(spec)
+
+            def exec_module(self, module):
+                loader.exec_module(module)
+                try:
+                    patch_fastai(session, module)
+                except Exception as exc:  # noqa: BLE001 - reported in the results, never raised into the script
+                    session.meta["notes"].append(f"could not watch fastai's Learner: {exc}")
+
+        spec.loader = Loader()
+        return spec
 
 
 def fold(t, activation: str | None):
@@ -374,6 +477,9 @@ def switch_off_dropout(model) -> list[str]:
     for name, m in model.named_modules():
         if isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p:
             m.p = 0.0
+            changed.append(name)
+        elif type(m).__name__ == "GaussianNoise" and getattr(m, "stddev", 0):
+            m.stddev = 0.0  # the translation's Keras GaussianNoise (Keras' is switched off too)
             changed.append(name)
     functional = torch.nn.functional
     for fname in ("dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
@@ -400,6 +506,7 @@ def install(session: Session) -> None:
         session.optimizers.append(weakref.ref(self))
 
     torch.optim.Optimizer.__init__ = optimizer_init
+    sys.meta_path.insert(0, FastaiHook(session))
 
     module_mod.register_module_forward_pre_hook(session.forward_pre_hook)
 
@@ -453,7 +560,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         if session.model is None:
             session.meta.update(status="no-training", message="the script finished without "
-                                "training an nn.Module through a torch.optim optimizer")
+                                "training an nn.Module through a torch.optim optimizer or a fastai Learner")
     if session.model is not None:
         session.finish()
     session.write()

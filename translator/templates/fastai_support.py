@@ -10,14 +10,16 @@ import types
 
 import numpy as np
 import torch
-from fastai.callback.core import CancelFitException, Callback
+from fastai.callback.core import Callback, CancelFitException
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.tracker import EarlyStoppingCallback, TrackerCallback
 from fastai.callback.tracker import ReduceLROnPlateau as ReduceLROnPlateauCallback
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
-from fastai.learner import Learner, Metric
+from fastai.learner import Learner, Metric  # noqa: F401 - Learner is what `compile` becomes
 from fastai.optimizer import OptimWrapper
+
+from .torch_support import batches, inputs, keras_output, log_epoch, targets
 
 
 def keras_optimizer(make_optimizer):
@@ -56,13 +58,16 @@ class KerasMetric(Metric):
 
 
 class ArrayLoader(DataLoader):
-    """A fastai DataLoader over (x, y) tensors with Keras' batches (see `batches`)."""
+    """A fastai DataLoader over (x, y) tensors with Keras' batches (see `batches`).
+
+    Rows are sliced directly: no per-item collation, and no random draws beyond the shuffle.
+    """
 
     def __init__(self, x, y, batch_size, shuffle=False):
         super().__init__(n=len(x), bs=batch_size, drop_last=False)
         self.x, self.y, self.keras_shuffle = x, y, shuffle
 
-    def create_batches(self, samps):
+    def __iter__(self):
         for idx in batches(len(self.x), self.bs, self.keras_shuffle):
             yield self.x[idx], self.y[idx]
 
@@ -117,7 +122,7 @@ class KerasLogger(Callback):
         logs = {name: value for name, value in zip(names, values, strict=False) if value is not None}
         train = {k: v for k, v in logs.items() if not k.startswith("val_")}
         logs = {**dict(sorted(train.items())), **dict(sorted((k, v) for k, v in logs.items() if k not in train))}
-        if any(isinstance(cb, ReduceLROnPlateauCallback) for cb in self.learn.cbs):
+        if any(getattr(cb, "logs_learning_rate", False) for cb in self.learn.cbs):
             logs["learning_rate"] = self.opt.hypers[-1]["lr"]
         epoch = self.initial_epoch + self.epoch
         self.history.epoch.append(epoch)
@@ -128,6 +133,12 @@ class KerasLogger(Callback):
             log_epoch(self.verbose, len(self.dls.train), time.perf_counter() - self.start, logs)
 
 
+def quiet(learn):
+    """The Learner without fastai's progress bars: Keras' own lines are printed instead."""
+    learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, ProgressCallback)])
+    return learn
+
+
 def fit(learn, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None,
         validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0):
     """Keras' Model.fit on a fastai Learner: `learn.fit` at Keras' constant learning rate.
@@ -135,8 +146,7 @@ def fit(learn, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None,
     Returns a History-like object whose .history has Keras' keys, built from the Recorder.
     """
     learn.dls = keras_dataloaders(x, y, batch_size or 32, validation_split, validation_data, shuffle)
-    learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, ProgressCallback)])
-    learn.recorder.train_metrics = True  # Keras logs every metric on the training data too
+    quiet(learn).recorder.train_metrics = True  # Keras logs every metric on the training data too
     if learn.opt is None:
         learn.create_opt()
     history = types.SimpleNamespace(history={}, epoch=[])
@@ -151,7 +161,9 @@ def evaluate(learn, x, y, batch_size=None, verbose="auto", return_dict=False):
     """Keras' Model.evaluate with `learn.validate`: the loss alone, or [loss, *metrics]."""
     start = time.perf_counter()
     dl = ArrayLoader(inputs(x), targets(y), batch_size or 32)
-    values = learn.validate(dl=dl)
+    if not learn.dls.loaders:  # evaluate before any fit: the Learner has no data yet
+        learn.dls = DataLoaders(dl, dl)
+    values = [float(v) for v in quiet(learn).validate(dl=dl)]
     logs = {"loss": values[0], **{m.name: v for m, v in zip(learn.metrics, values[1:], strict=True)}}
     if verbose:
         log_epoch(1 if verbose == "auto" else verbose, len(dl), time.perf_counter() - start, dict(sorted(logs.items())))
@@ -171,7 +183,11 @@ def predict(learn, x, batch_size=None, verbose="auto"):
 
 
 class EarlyStopping(EarlyStoppingCallback):
-    """Keras' EarlyStopping on fastai's EarlyStoppingCallback, with Keras' arguments and defaults."""
+    """Keras' EarlyStopping on fastai's EarlyStoppingCallback, with Keras' arguments and defaults.
+
+    As in Keras, the best weights (restore_best_weights) come back when training ends, stopped early
+    or not, and the messages are printed only with verbose.
+    """
 
     def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",
                  restore_best_weights=False, start_from_epoch=0):
@@ -180,25 +196,33 @@ class EarlyStopping(EarlyStoppingCallback):
         self.verbose, self.restore_best_weights, self.start_from_epoch = verbose, restore_best_weights, start_from_epoch
 
     def before_fit(self):
-        self.best_state = None
+        self.best_state, self.best_epoch, self.stopped_epoch = None, 0, 0
         super().before_fit()
 
     def after_epoch(self):
         if self.recorder.values[-1][self.idx] is None or self.epoch < self.start_from_epoch:
             return  # Keras skips a monitor it does not have (no validation data)
+        if self.restore_best_weights and self.best_state is None:
+            self.best_state, self.best_epoch = copy.deepcopy(self.learn.model.state_dict()), self.epoch
+        self.wait += 1
         TrackerCallback.after_epoch(self)
         if self.new_best:
-            self.wait = 0
+            self.wait, self.best_epoch = 0, self.epoch
             if self.restore_best_weights:
                 self.best_state = copy.deepcopy(self.learn.model.state_dict())
             return
-        self.wait += 1
         if self.wait >= self.patience and self.epoch > 0:
-            if self.best_state is not None:
-                self.learn.model.load_state_dict(self.best_state)
-            if self.verbose:
-                print(f"Epoch {self.epoch + 1}: early stopping")
+            self.stopped_epoch = self.epoch
             raise CancelFitException()
+
+    def after_fit(self):
+        super().after_fit()
+        if self.stopped_epoch > 0 and self.verbose:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.best_state is not None:
+            if self.verbose:
+                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+            self.learn.model.load_state_dict(self.best_state)
 
 
 class ModelCheckpoint(TrackerCallback):
@@ -227,6 +251,8 @@ class ModelCheckpoint(TrackerCallback):
 
 class ReduceLROnPlateau(ReduceLROnPlateauCallback):
     """Keras' ReduceLROnPlateau on fastai's: Keras multiplies by `factor`, fastai divides by it."""
+
+    logs_learning_rate = True  # with it, Keras' logs and History carry "learning_rate"
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
                  min_delta=1e-4, cooldown=0, min_lr=0.0):
