@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.helpers import parse_template_expression
 
-from .shapes import Shape, int_tuple, literal, zero_pad_amounts
+from .shapes import Shape, crop_amounts, int_tuple, literal, zero_pad_amounts
 
 
 class Unsupported(Exception):
@@ -24,6 +24,10 @@ class LayerContext:
     in_shape: Shape | None
     target: str = ""
     prefix: list[cst.BaseExpression] = field(default_factory=list)
+    resolve: Callable | None = None  # names.resolve: a nested layer call's canonical key
+    weights: tuple | None = None  # weight recipes the hook computed, instead of the rule's
+    out_shape: Shape | None = None  # the output shape the hook computed, instead of the rule's
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (rule id, message)
 
     def value(self, name: str):
         """The literal Python value of an argument; Unsupported when it is an expression."""
@@ -205,3 +209,389 @@ MODULE_HOOKS: dict[str, Callable[[LayerContext], cst.BaseExpression]] = {
     "layernorm": layernorm,
     "zero_padding": zero_padding,
 }
+
+
+# --- recurrent and wrapper layers ------------------------------------------------------------
+
+#: Keras RNN class -> (support class, gate count, Keras -> torch gate order).
+RECURRENT = {"LSTM": ("KerasLSTM", 4, ()), "GRU": ("KerasGRU", 3, (1, 0, 2)),
+             "SimpleRNN": ("KerasSimpleRNN", 1, ())}
+#: Layers that read the mask an Embedding(mask_zero=True) makes, so padding changes their result.
+MASK_READERS = {"LSTM", "GRU", "SimpleRNN", "Bidirectional", "GlobalAveragePooling1D"}
+
+
+def _guarded(hook: Callable[[LayerContext], cst.BaseExpression]) -> Callable[[LayerContext], cst.BaseExpression]:
+    """A hook whose argument-reading errors (a shape of the wrong rank, a non-literal) are refusals."""
+    def run(ctx: LayerContext) -> cst.BaseExpression:
+        try:
+            return hook(ctx)
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            raise Unsupported(f"cannot be translated here ({exc})") from None
+    return run
+
+
+def _is(ctx: LayerContext, name: str, value) -> bool:
+    try:
+        return ctx.value(name) == value
+    except Unsupported:
+        return False
+
+
+def _recurrent_weights(keras_class: str, suffixes: tuple[str, ...]) -> tuple:
+    """Keras kernel/recurrent_kernel/bias -> torch weight_ih/weight_hh/bias_ih(/bias_hh)."""
+    gates = RECURRENT[keras_class][2]
+    order = (("gates", gates),) if gates else ()
+    out = []
+    for s in suffixes:
+        out += [("kernel", f"weight_ih_l0{s}", (1, 0), order),
+                ("recurrent_kernel", f"weight_hh_l0{s}", (1, 0), order)]
+        if keras_class == "GRU":  # reset_after=True: an input row and a recurrent row
+            out += [("bias", f"bias_ih_l0{s}", None, (("row", 0), *order)),
+                    ("bias", f"bias_hh_l0{s}", None, (("row", 1), *order))]
+        else:
+            out.append(("bias", f"bias_ih_l0{s}", None, order))
+    return tuple(out)
+
+
+def _recurrent(ctx: LayerContext, keras_class: str, merge_mode: str | None) -> cst.BaseExpression:
+    cls, _, _ = RECURRENT[keras_class]
+    for name in ("return_state", "stateful", "go_backwards"):
+        if not _is(ctx, name, False):
+            where = " in a Sequential model (the layer returns a list)" if name == "return_state" else ""
+            raise Unsupported(f"{keras_class}({name}=True){where} has no translation")
+    for name in ctx.args:
+        if name.endswith(("_constraint", "_regularizer")) and not _is(ctx, name, None):
+            raise Unsupported(f"{keras_class}({name}=...) is not supported yet")
+    if ctx.in_shape is None or len(ctx.in_shape) != 2 or ctx.in_shape[-1] is None:
+        raise Unsupported(f"{keras_class} needs a known (timesteps, features) input shape")
+    args: list[cst.BaseExpression | tuple[str, cst.BaseExpression]] = [_dim(ctx.in_shape[-1]), ctx.args["units"]]
+    activation = ctx.value("activation")
+    if keras_class == "SimpleRNN":
+        if activation not in ("tanh", "relu"):
+            raise Unsupported(f"SimpleRNN(activation={activation!r}) has no fused torch RNN")
+        if activation == "relu":
+            args.append(("nonlinearity", expr("'relu'")))
+    elif activation != "tanh" or ctx.value("recurrent_activation") != "sigmoid":
+        raise Unsupported(f"{keras_class} with activations other than tanh/sigmoid has no fused torch RNN")
+    if keras_class == "LSTM" and not _is(ctx, "unit_forget_bias", True):
+        raise Unsupported("LSTM(unit_forget_bias=False) is not supported yet")
+    if not ctx.value("use_bias"):
+        args.append(("bias", expr("False")))
+    if not _is(ctx, "recurrent_dropout", 0.0) and not _is(ctx, "recurrent_dropout", 0):
+        ctx.warnings.append(("recurrent-dropout", (
+            f"{keras_class}(recurrent_dropout=...) is not reproduced: torch's fused RNNs have no "
+            "dropout on the recurrent state (inference is unchanged, training regularises less)")))
+    if not _is(ctx, "dropout", 0.0) and not _is(ctx, "dropout", 0):
+        # Keras drops input features with one mask per sequence, shared by every step
+        ctx.prefix.append(parse_template_expression("TimeSharedDropout({p})", p=ctx.args["dropout"]))
+    sequences = ctx.value("return_sequences")
+    if sequences:
+        args.append(("return_sequences", expr("True")))
+    suffixes = ("",) if merge_mode is None else ("", "_reverse")
+    if merge_mode is not None:
+        args.append(("bidirectional", expr("True")))
+        if merge_mode != "concat":
+            args.append(("merge_mode", expr(repr(merge_mode))))
+    ctx.weights = _recurrent_weights(keras_class, suffixes)
+    if keras_class == "GRU" and not ctx.value("reset_after"):
+        if merge_mode is not None or not ctx.value("use_bias"):
+            raise Unsupported("GRU(reset_after=False) is supported only alone and with a bias")
+        cls = "KerasGRUResetBefore"  # torch's GRU resets after the recurrent product only
+        args = [a for a in args if not (isinstance(a, tuple) and a[0] == "bias")]
+        ctx.weights = (("kernel", "kernel", None, ()), ("recurrent_kernel", "recurrent_kernel", None, ()),
+                       ("bias", "bias", None, ()))
+    if not ctx.value("use_bias"):
+        ctx.weights = tuple(w for w in ctx.weights if w[0] != "bias")
+    units = ctx.args["units"]
+    try:
+        size = literal(units)
+        width = 2 * size if merge_mode == "concat" else size
+    except ValueError:
+        width = parse_template_expression("2 * {u}", u=units) if merge_mode == "concat" else units
+    ctx.out_shape = (ctx.in_shape[0], width) if sequences else (width,)
+    return _support_call(cls, args)
+
+
+def _support_call(cls: str, args: list) -> cst.Call:
+    out = []
+    for a in args:
+        if isinstance(a, tuple):
+            out.append(cst.Arg(a[1], keyword=cst.Name(a[0]), equal=cst.AssignEqual(
+                whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))))
+        else:
+            out.append(cst.Arg(a))
+    return cst.Call(cst.Name(cls), args=out)
+
+
+def recurrent(ctx: LayerContext) -> cst.BaseExpression:
+    keras_class = next(k for k, v in RECURRENT.items() if v[0] == ctx.target)
+    return _recurrent(ctx, keras_class, None)
+
+
+def _inner_layer(ctx: LayerContext, wrapper: str):
+    """The layer a wrapper (Bidirectional, TimeDistributed) takes: its rule and bound arguments."""
+    from .model import bind  # the model builder imports this module
+    from .rules import REQUIRED, load_rules
+
+    node = ctx.args["layer"]
+    key = ctx.resolve(node.func) if isinstance(node, cst.Call) and ctx.resolve else None
+    rules = load_rules()
+    name = key.rsplit(".", 1)[1] if key and key.startswith("keras.layers.") else None
+    if name is None or name not in rules.layers:
+        raise Unsupported(f"{wrapper} of `{cst.Module([]).code_for_node(node)[:40]}` has no rule")
+    rule = rules.layers[name]
+    args = bind(node, rule.signature, dict(rule.renames), rules.keywords)  # type: ignore[arg-type]
+    for arg, default in rule.signature:
+        if arg not in args:
+            if default == REQUIRED:
+                raise Unsupported(f"{name} needs `{arg}`")
+            args[arg] = expr(default)
+    return name, rule, args
+
+
+def bidirectional(ctx: LayerContext) -> cst.BaseExpression:
+    name, _, args = _inner_layer(ctx, "Bidirectional")
+    if name not in RECURRENT:
+        raise Unsupported(f"Bidirectional({name}) is not supported")
+    if not _is(ctx, "backward_layer", None) or not _is(ctx, "weights", None):
+        raise Unsupported("Bidirectional(backward_layer=/weights=) is not supported")
+    merge_mode = ctx.value("merge_mode")
+    if merge_mode not in ("concat", "sum", "mul", "ave"):
+        raise Unsupported(f"Bidirectional(merge_mode={merge_mode!r}) in a Sequential model")
+    inner = LayerContext(args=args, in_shape=ctx.in_shape, target=RECURRENT[name][0], resolve=ctx.resolve)
+    module = _recurrent(inner, name, merge_mode)
+    ctx.prefix.extend(inner.prefix)
+    ctx.weights, ctx.out_shape, ctx.warnings = inner.weights, inner.out_shape, inner.warnings
+    return module
+
+
+def time_distributed(ctx: LayerContext) -> cst.BaseExpression:
+    from .model import map_args
+    from .shapes import SHAPES
+
+    name, rule, args = _inner_layer(ctx, "TimeDistributed")
+    if rule.hook or not rule.torch or ctx.in_shape is None or len(ctx.in_shape) < 2:
+        raise Unsupported(f"TimeDistributed({name}) is not supported")
+    step = tuple(ctx.in_shape[1:])
+    inner = LayerContext(args=args, in_shape=step, target=rule.torch, resolve=ctx.resolve)
+    call_args, positional = map_args(rule, inner, rule.positional)
+    parts: list[cst.BaseExpression] = [*inner.prefix, _call_expr(rule.torch, call_args, positional)]
+    act = inner.value("activation") if "activation" in args else None
+    if act:
+        from .rules import load_rules
+
+        module = load_rules().activations.get(act)
+        if module is None:
+            raise Unsupported(f"activation {act!r} has no rule")
+        if module:
+            parts.append(expr(module))
+    module = parts[0] if len(parts) == 1 else cst.Call(expr("nn.Sequential"), [cst.Arg(p) for p in parts])
+    prefix = "" if len(parts) == 1 else f"{len(inner.prefix)}."
+    values = {}
+    for k, v in args.items():
+        try:
+            values[k] = literal(v)
+        except ValueError:
+            values[k] = v
+    out = SHAPES[rule.shape](step, values)
+    ctx.out_shape = (ctx.in_shape[0], *out)
+    if rule.layout == "first" and len(step) >= 2:
+        ctx.weights = tuple((k, f"module.{prefix}{t}", *rest) for k, t, *rest in rule.weights)
+        return cst.Call(cst.Name("TimeDistributed"), [cst.Arg(module), cst.Arg(
+            expr("True"), keyword=cst.Name("channels_first"), equal=cst.AssignEqual(
+                whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))])
+    if rule.shape in ("dense", "same"):
+        # Dense and element-wise layers act on the last axis: time needs no folding
+        ctx.weights = tuple((k, f"{prefix}{t}", *rest) for k, t, *rest in rule.weights)
+        return module
+    ctx.weights = tuple((k, f"module.{prefix}{t}", *rest) for k, t, *rest in rule.weights)
+    return cst.Call(cst.Name("TimeDistributed"), [cst.Arg(module)])
+
+
+def _call_expr(func: str, args: list, positional: int) -> cst.Call:
+    from .model import _call
+
+    return _call(func, args, positional)
+
+
+MODULE_HOOKS.update({name: _guarded(fn) for name, fn in {
+    "recurrent": recurrent,
+    "bidirectional": bidirectional,
+    "time_distributed": time_distributed,
+}.items()})
+
+
+# --- more convolutions, cropping, normalization -----------------------------------------------
+
+def _conv_common(ctx: LayerContext, rank: int) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    kernel = int_tuple(ctx.value("kernel_size"), rank)
+    strides = int_tuple(ctx.value("strides"), rank)
+    dilation = int_tuple(ctx.value("dilation_rate"), rank)
+    return kernel, strides, dilation
+
+
+def conv_transpose(ctx: LayerContext) -> cst.BaseExpression:
+    """Keras' transposed convolution: torch's, cropped as TensorFlow crops a 'same' output."""
+    if not _is(ctx, "output_padding", None):
+        raise Unsupported("output_padding= is not supported yet")
+    if ctx.in_shape is None or ctx.in_shape[-1] is None:
+        raise Unsupported("needs a known number of input channels")
+    rank = len(ctx.in_shape) - 1
+    kernel, strides, dilation = _conv_common(ctx, rank)
+    if any(d != 1 for d in dilation):
+        raise Unsupported("a dilated transposed convolution is not supported yet")
+    padding = ctx.value("padding")
+    # torch's full output is (n - 1) * s + k; Keras' is n * s ('same') or n * s + max(k - s, 0)
+    extra = [k - s if padding == "same" else min(k - s, 0) for k, s in zip(kernel, strides, strict=True)]
+    out_pad = tuple(max(-e, 0) for e in extra)
+    crops = [(max(e, 0) // 2, max(e, 0) - max(e, 0) // 2) for e in extra]
+    pad = tuple(min(a, b) for a, b in crops)
+    args = f"{ctx.in_shape[-1] if isinstance(ctx.in_shape[-1], int) else '{c}'}, {{f}}, kernel_size={{k}}"
+    values = {"f": ctx.args["filters"], "k": ctx.args["kernel_size"]}
+    if not isinstance(ctx.in_shape[-1], int):
+        values["c"] = ctx.in_shape[-1]  # type: ignore[assignment]
+    if any(s != 1 for s in strides):
+        args += ", stride={s}"
+        values["s"] = ctx.args["strides"]
+    if any(pad):
+        args += f", padding={_one(pad)}"
+    if any(out_pad):
+        args += f", output_padding={_one(out_pad)}"
+    if not ctx.value("use_bias"):
+        args += ", bias=False"
+    module = parse_template_expression(f"{ctx.target}({args})", **values)
+    rest = [(a - p, b - p) for (a, b), p in zip(crops, pad, strict=True)]
+    if any(r != (0, 0) for r in rest):  # TensorFlow crops the odd cell at the end only
+        crop = expr(f"Cropping({', '.join(repr(r) for r in rest)})")
+        ctx.weights = tuple((k, f"0.{t}", *x) for k, t, *x in _rule_weights(ctx))
+        return cst.Call(expr("nn.Sequential"), [cst.Arg(module), cst.Arg(crop)])
+    return module
+
+
+def _one(values: tuple[int, ...]):
+    return values[0] if len(set(values)) == 1 else values
+
+
+def _rule_weights(ctx: LayerContext) -> tuple:
+    from .rules import load_rules
+
+    return next(r.weights for r in load_rules().layers.values() if r.torch == ctx.target)
+
+
+def depthwise(ctx: LayerContext) -> cst.BaseExpression:
+    """DepthwiseConv2D (and SeparableConv2D's first half): a grouped torch convolution."""
+    if ctx.in_shape is None or not isinstance(ctx.in_shape[-1], int):
+        raise Unsupported("needs a known number of input channels")
+    rank = len(ctx.in_shape) - 1
+    kernel, strides, dilation = _conv_common(ctx, rank)
+    channels, multiplier = ctx.in_shape[-1], ctx.value("depth_multiplier")
+    conv = f"nn.Conv{rank}d"
+    args = [f"{channels}, {channels * multiplier}, kernel_size={_one(kernel)}"]
+    if any(s != 1 for s in strides):
+        args.append(f"stride={_one(strides)}")
+    args += [f"{k}={code(v)}" for k, v in conv_padding(ctx)]
+    if any(d != 1 for d in dilation):
+        args.append(f"dilation={_one(dilation)}")
+    args.append(f"groups={channels}")
+    # Keras' (k..., in, multiplier) kernel -> torch's (in * multiplier, 1, k...)
+    steps = (("reshape", (*kernel, 1, -1)),)
+    perm = (rank + 1, rank, *range(rank))
+    if ctx.target == "separable":
+        filters = ctx.args["filters"]
+        bias = "" if ctx.value("use_bias") else ", bias=False"
+        ctx.weights = (("depthwise_kernel", "0.weight", perm, steps),
+                       ("pointwise_kernel", "1.weight", perm, ()), ("bias", "1.bias", None, ()))
+        return parse_template_expression(
+            f"nn.Sequential({conv}({', '.join(args)}, bias=False), "
+            f"{conv}({channels * multiplier}, {{f}}, kernel_size=1{bias}))", f=filters)
+    if not ctx.value("use_bias"):
+        args.append("bias=False")
+    ctx.weights = (("kernel", "weight", perm, steps), ("bias", "bias", None, ()))
+    return expr(f"{conv}({', '.join(args)})")
+
+
+def separable(ctx: LayerContext) -> cst.BaseExpression:
+    ctx.target = "separable"
+    return depthwise(ctx)
+
+
+def cropping(ctx: LayerContext) -> cst.BaseExpression:
+    rank = len(ctx.in_shape) - 1 if ctx.in_shape else 1
+    try:
+        amounts = crop_amounts(ctx.value("cropping"), rank)
+    except (TypeError, ValueError):
+        raise Unsupported("cropping must be literal ints") from None
+    return expr(f"Cropping({', '.join(repr(a) for a in amounts)})")
+
+
+def normalization(ctx: LayerContext) -> cst.BaseExpression:
+    """Normalization with its statistics given: (x - mean) / max(sqrt(variance), epsilon)."""
+    if _is(ctx, "mean", None) or _is(ctx, "variance", None):
+        raise Unsupported("Normalization() learns its statistics with adapt(); give mean= and "
+                          "variance= (for example from numpy) to translate it")
+    if not _is(ctx, "axis", -1) or not _is(ctx, "invert", False):
+        raise Unsupported("Normalization over another axis or inverted is not supported yet")
+    return parse_template_expression("Normalization({m}, {v})", m=ctx.args["mean"], v=ctx.args["variance"])
+
+
+def code(node: cst.CSTNode) -> str:
+    return cst.Module([]).code_for_node(node)
+
+
+MODULE_HOOKS.update({name: _guarded(fn) for name, fn in {
+    "conv_transpose": conv_transpose,
+    "depthwise": depthwise,
+    "separable": separable,
+    "cropping": cropping,
+    "normalization": normalization,
+}.items()})
+
+
+# --- initializers -----------------------------------------------------------------------------
+
+#: Keras initializer argument -> the Keras weight it initialises.
+INITIALIZED_WEIGHT = {"kernel_initializer": "kernel", "bias_initializer": "bias",
+                      "recurrent_initializer": "recurrent_kernel", "embeddings_initializer": "embeddings",
+                      "depthwise_initializer": "depthwise_kernel", "pointwise_initializer": "pointwise_kernel"}
+#: Keras initializer (string or class) -> (keras_initializer name, positional config keys).
+INITIALIZERS = {
+    "glorot_uniform": ("glorot_uniform", ()), "GlorotUniform": ("glorot_uniform", ()),
+    "glorot_normal": ("glorot_normal", ()), "GlorotNormal": ("glorot_normal", ()),
+    "he_uniform": ("he_uniform", ()), "HeUniform": ("he_uniform", ()),
+    "he_normal": ("he_normal", ()), "HeNormal": ("he_normal", ()),
+    "lecun_uniform": ("lecun_uniform", ()), "LecunUniform": ("lecun_uniform", ()),
+    "lecun_normal": ("lecun_normal", ()), "LecunNormal": ("lecun_normal", ()),
+    "orthogonal": ("orthogonal", ("gain",)), "Orthogonal": ("orthogonal", ("gain",)),
+    "zeros": ("zeros", ()), "Zeros": ("zeros", ()), "ones": ("ones", ()), "Ones": ("ones", ()),
+    "constant": ("constant", ("value",)), "Constant": ("constant", ("value",)),
+    "random_normal": ("random_normal", ("mean", "stddev")), "RandomNormal": ("random_normal", ("mean", "stddev")),
+    "normal": ("random_normal", ()),
+    "random_uniform": ("random_uniform", ("minval", "maxval")),
+    "RandomUniform": ("random_uniform", ("minval", "maxval")), "uniform": ("random_uniform", ()),
+    "truncated_normal": ("truncated_normal", ("mean", "stddev")),
+    "TruncatedNormal": ("truncated_normal", ("mean", "stddev")),
+}
+
+
+def initializer(node: cst.BaseExpression, resolve) -> tuple[str, list[tuple[str, cst.BaseExpression]]]:
+    """A Keras initializer argument as (keras_initializer name, keyword config); Unsupported if unknown."""
+    try:
+        value = literal(node)
+    except ValueError:
+        value = None
+    if isinstance(value, str) and value in INITIALIZERS:
+        return INITIALIZERS[value][0], []
+    key = resolve(node.func) if isinstance(node, cst.Call) and resolve else None
+    name = key.rsplit(".", 1)[1] if key and key.startswith("keras.initializers.") else None
+    if name is None or name not in INITIALIZERS or not isinstance(node, cst.Call):
+        raise Unsupported(f"initializer `{cst.Module([]).code_for_node(node)[:40]}` has no rule")
+    target, order = INITIALIZERS[name]
+    config = []
+    for i, arg in enumerate(node.args):
+        keyword = arg.keyword.value if arg.keyword else (order[i] if i < len(order) else "")
+        if keyword == "seed":
+            continue  # random streams differ across frameworks anyway
+        if keyword not in order:
+            raise Unsupported(f"{name}({keyword or 'argument'}=...) is not supported")
+        config.append((keyword, arg.value))
+    return target, config

@@ -19,8 +19,9 @@ class LayerMap:
     layout_in: str  # torch layout of the attribute's input (CHANNELS_LAST or CHANNELS_FIRST)
     layout_out: str  # torch layout of the attribute's output
     folded: str | None = None  # "softmax" / "sigmoid" when the activation went into the loss
-    weights: tuple[tuple[str, str, tuple[int, ...] | None], ...] = ()
-    # Keras weight name -> (torch parameter path relative to the attribute, axis permutation)
+    weights: tuple[tuple[str, str, tuple[int, ...] | None, tuple], ...] = ()
+    # Keras weight name -> (torch parameter path relative to the attribute, axis permutation,
+    # array steps before it: rules.WEIGHT_OPS); several recipes of one name apply in weight order
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,9 @@ def combine(op: str, a: Dim, b: Dim) -> Dim:
     if a is None or b is None:
         return None
     if isinstance(a, int) and isinstance(b, int):
-        return {"*": a * b, "+": a + b, "-": a - b, "//": a // b}[op]
+        if op == "//":
+            return a // b if b else None  # a zero divisor (a zero stride): shape unknown
+        return {"*": a * b, "+": a + b, "-": a - b}[op]
     template = f"{{a}} {op} {{b}}"
     return parse_template_expression(template, a=_wrap(as_node(a)), b=_wrap(as_node(b)))
 
@@ -169,7 +171,73 @@ def _zero_pad(shape: Shape, args: dict) -> Shape:
     return (combine("+", shape[0], t + b), combine("+", shape[1], left + r), shape[2])
 
 
+def _embedding(shape: Shape, args: dict) -> Shape:
+    return (*shape, args["output_dim"])
+
+
+def _recurrent(shape: Shape, args: dict) -> Shape:
+    return (shape[0], args["units"]) if args["return_sequences"] else (args["units"],)
+
+
+def _repeat(shape: Shape, args: dict) -> Shape:
+    return (args["n"], *shape)
+
+
+def _permute(shape: Shape, args: dict) -> Shape:
+    return tuple(shape[d - 1] for d in args["dims"])
+
+
+def _conv_transpose(shape: Shape, args: dict) -> Shape:
+    rank = len(shape) - 1
+    kernel = int_tuple(args["kernel_size"], rank)
+    strides = int_tuple(args["strides"], rank)
+    out: list[Dim] = []
+    for size, k, s in zip(shape[:-1], kernel, strides, strict=True):
+        grown = combine("*", size, s)
+        out.append(grown if args["padding"] == "same" else combine("+", grown, max(k - s, 0)))
+    return (*out, args["filters"])
+
+
+def _depthwise(shape: Shape, args: dict) -> Shape:
+    rank = len(shape) - 1
+    kernel = int_tuple(args["kernel_size"], rank)
+    strides = int_tuple(args["strides"], rank)
+    dilation = int_tuple(args["dilation_rate"], rank)
+    filters = args.get("filters") or combine("*", shape[-1], args["depth_multiplier"])
+    return (*_spatial(shape, args, kernel, strides, dilation, args["padding"]), filters)
+
+
+def _upsample(shape: Shape, args: dict) -> Shape:
+    sizes = int_tuple(args["size"], len(shape) - 1)
+    return (*(combine("*", d, s) for d, s in zip(shape[:-1], sizes, strict=True)), shape[-1])
+
+
+def crop_amounts(cropping, rank: int) -> tuple[tuple[int, int], ...]:
+    """Keras' cropping argument (an int, one int per axis, or (before, after) pairs) as pairs."""
+    if isinstance(cropping, int):
+        return ((cropping, cropping),) * rank
+    if rank == 1 and len(cropping) == 2 and all(isinstance(c, int) for c in cropping):
+        return (tuple(cropping),)  # type: ignore[return-value]
+    pairs = tuple((c, c) if isinstance(c, int) else tuple(c) for c in cropping)
+    if len(pairs) != rank or any(len(p) != 2 or not all(isinstance(v, int) for v in p) for p in pairs):
+        raise ValueError(f"cannot read cropping {cropping!r}")
+    return pairs  # type: ignore[return-value]
+
+
+def _cropping(shape: Shape, args: dict) -> Shape:
+    pairs = crop_amounts(args["cropping"], len(shape) - 1)
+    return (*(combine("-", d, a + b) for d, (a, b) in zip(shape[:-1], pairs, strict=True)), shape[-1])
+
+
 SHAPES: dict[str, ShapeFn] = {
+    "conv_transpose": _conv_transpose,
+    "depthwise": _depthwise,
+    "upsample": _upsample,
+    "cropping": _cropping,
+    "embedding": _embedding,
+    "recurrent": _recurrent,
+    "repeat": _repeat,
+    "permute": _permute,
     "dense": _dense,
     "same": _same,
     "flatten": _flatten,

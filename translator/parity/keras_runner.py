@@ -165,6 +165,10 @@ def switch_off_dropout(model) -> list[str]:
         elif name in NOISE_CLASSES and getattr(layer, "stddev", 0):
             layer.stddev = 0.0
             changed.append(layer.name)
+        elif name.endswith("Cell") and (getattr(layer, "dropout", 0) or
+                                        getattr(layer, "recurrent_dropout", 0)):
+            layer.dropout = layer.recurrent_dropout = 0.0  # an RNN's input and state dropout
+            changed.append(layer.name)
     return changed
 
 

@@ -81,9 +81,27 @@ class WeightLink:
     keras_label: str  # "dense_1/kernel", for reports
     torch_key: str  # "dense_1.0.weight"
     permute: tuple[int, ...] | None
+    steps: tuple[tuple[str, object], ...] = ()  # rules.WEIGHT_OPS, applied before the permutation
 
     def to_torch(self, a: np.ndarray) -> np.ndarray:
+        a = apply_steps(a, self.steps)
         return np.ascontiguousarray(np.transpose(a, self.permute)) if self.permute else a
+
+
+def apply_steps(a: np.ndarray, steps: tuple[tuple[str, object], ...]) -> np.ndarray:
+    """A Keras array through a recipe's steps: take a row (GRU's two bias rows), reorder the
+    equal gate blocks of the last axis (Keras z,r,h -> torch r,z,n), reshape (depthwise kernels)."""
+    for op, arg in steps:
+        if op == "row":
+            a = a[int(arg)]  # type: ignore[call-overload]
+        elif op == "gates":
+            blocks = np.split(a, len(arg), axis=-1)  # type: ignore[arg-type]
+            a = np.concatenate([blocks[int(i)] for i in arg], axis=-1)  # type: ignore[union-attr]
+        elif op == "reshape":
+            a = a.reshape(tuple(int(d) for d in arg))  # type: ignore[union-attr]
+        else:
+            raise ValueError(f"unknown weight step {op!r}")
+    return a
 
 
 @dataclass(frozen=True)
@@ -119,15 +137,31 @@ def plan_by_layer_map(info: ModelInfo, keras_layers: Sequence[dict]) -> Plan:
     """Links by the layer map: each Keras weight through its layer's recipe."""
     links, problems = [], []
     for i, (lm, kl) in enumerate(zip(info.layers, keras_layers, strict=True)):
-        recipes = {name: (path, perm) for name, path, perm in lm.weights}
+        recipes: dict[str, list] = {}
+        for name, path, perm, *steps in lm.weights:
+            recipes.setdefault(name, []).append((path, perm, steps[0] if steps else ()))
+        seen: dict[str, int] = {}
         for j, w in enumerate(kl["weights"]):
             if w["name"] not in recipes:
                 problems.append((i, f"Keras weight {w['name']!r} has no recipe in the layer map"))
                 continue
-            path, perm = recipes[w["name"]]
-            links.append(WeightLink(i, j, w["name"], f"{kl['name']}/{w['name']}",
-                                    f"{lm.attribute}.{path}", tuple(perm) if perm else None))
+            # a name Keras repeats (Bidirectional's two directions) takes its recipes in order;
+            # a recipe may also send one Keras weight to several torch entries (GRU's bias rows)
+            occurrence = seen.get(w["name"], 0)
+            seen[w["name"]] = occurrence + 1
+            group = _occurrence(recipes[w["name"]], occurrence, kl["weights"], w["name"])
+            for path, perm, steps in group:
+                links.append(WeightLink(i, j, w["name"], f"{kl['name']}/{w['name']}",
+                                        f"{lm.attribute}.{path}", tuple(perm) if perm else None,
+                                        tuple(steps)))
     return Plan(tuple(links), tuple(problems), True)
+
+
+def _occurrence(recipes: list, occurrence: int, keras_weights: Sequence[dict], name: str) -> list:
+    """The recipes for the n-th Keras weight called `name`: they split evenly among its copies."""
+    copies = max(sum(1 for w in keras_weights if w["name"] == name), 1)
+    per_copy = max(len(recipes) // copies, 1)
+    return recipes[occurrence * per_copy:(occurrence + 1) * per_copy]
 
 
 def plan_by_order(keras_layers: Sequence[dict], recipes: dict[str, dict[str, tuple | None]],
@@ -138,7 +172,7 @@ def plan_by_order(keras_layers: Sequence[dict], recipes: dict[str, dict[str, tup
     for i, kl in enumerate(keras_layers):
         perms = dict(recipes.get(kl["class"], {}))
         if i in maps and maps[i].keras_class == kl["class"]:
-            perms.update({name: perm for name, _, perm in maps[i].weights})
+            perms.update({name: perm for name, _, perm, *_ in maps[i].weights})
         for j, w in enumerate(kl["weights"]):
             if w["name"] not in perms and len(w["shape"]) > 1:
                 problems.append((i, f"no recipe for Keras weight {kl['class']}.{w['name']}"))
@@ -156,7 +190,7 @@ def class_recipes() -> dict[str, dict[str, tuple | None]]:
         layers = load_rules().layers
     except Exception:  # noqa: BLE001 - rules unavailable: only the layer map can say
         return {}
-    return {name: {w: perm for w, _, perm in rule.weights} for name, rule in layers.items()}
+    return {name: {w: perm for w, _, perm, *_ in rule.weights} for name, rule in layers.items()}
 
 
 def inverse(perm: tuple[int, ...] | None) -> tuple[int, ...] | None:
