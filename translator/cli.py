@@ -4,55 +4,20 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
-from .api import TARGETS, TranslationError, translate_source
-from .report import Stats, summary_line, to_json
+from . import files
+from .api import TARGETS
+from .config import Config, ConfigError, load_config
+from .report import TODO, Stats, summary_line, to_json
 from .rules import load_rules
+from .workflow import Progress, progress_enabled, translate_many
 
 EXIT_OK, EXIT_TODO, EXIT_ERROR = 0, 1, 2
-
-
-def read_source(path: Path) -> str:
-    """Reads a source honouring a PEP 263 coding line; raises OSError/UnicodeError/SyntaxError."""
-    import tokenize
-
-    with tokenize.open(path) as f:  # detects the declared encoding, UTF-8 otherwise
-        return f.read()
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Writes through a temporary file and a rename, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _collect(sources: tuple[str, ...]) -> list[tuple[Path | None, Path | None, bool]]:
-    """(file, path relative to its SRC root, named explicitly) for every input."""
-    items: list[tuple[Path | None, Path | None, bool]] = []
-    for src in sources:
-        if src == "-":
-            items.append((None, None, True))
-            continue
-        p = Path(src)
-        if p.is_dir():
-            for f in sorted(p.rglob("*.py")):
-                if any(part.startswith(".") for part in f.relative_to(p).parts):
-                    continue
-                items.append((f, f.relative_to(p), False))
-        else:
-            items.append((p, Path(p.name), True))
-    return items
+SUFFIXES = (".py", ".ipynb")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -61,64 +26,278 @@ def cli() -> None:
     """Translate Keras training scripts into standalone PyTorch scripts, and prove them equal."""
 
 
+def read_source(path: Path) -> str:
+    """Reads a source honouring a PEP 263 coding line; raises SourceError with the reason."""
+    return files.read_source(path).text
+
+
+write_atomic = files.write_atomic
+
+
+@dataclass(frozen=True)
+class Item:
+    """One input of `translate`: the file (None: stdin), where its output goes, how it was named."""
+
+    path: Path | None
+    dest: Path | None
+    explicit: bool
+
+
+def _config(sources: tuple[str, ...], pyproject: Path | None) -> Config:
+    try:
+        return load_config([Path(s) for s in sources if s != "-"], pyproject)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _target(flag: str | None, config: Config) -> str:
+    target = flag or config.target
+    if target not in TARGETS:
+        where = f" (from {config.path})" if flag is None and config.path else ""
+        raise click.UsageError(f"unknown target {target!r}{where}; choose from {', '.join(TARGETS)}")
+    return target
+
+
+def _source_of_twin(path: Path, config: Config, target: str) -> Path | None:
+    """The Keras source a generated twin names in its header, when the twin is where it belongs."""
+    try:
+        head = path.read_bytes()[:4096].decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    name = files.generated_from(head)
+    if not name:
+        return None
+    source = path.parent / name
+    if source.is_file() and config.is_source_name(source) and config.twin_of(source, target) == path:
+        return source
+    return None
+
+
+def _twin_items(sources: tuple[str, ...], config: Config, target: str,
+                issues: list[files.WalkIssue]) -> list[Item]:
+    """Keras sources among SOURCES (directories walked) with their twins; a twin maps back."""
+    found: dict[Path, Item] = {}
+    for src in sources or (".",):
+        if src == "-":
+            raise click.UsageError("twins, --check and --diff need files, not stdin")
+        p = Path(src)
+        if p.is_dir():
+            candidates = [f for f in files.walk(p, SUFFIXES, issues=issues)
+                          if config.is_source_name(f)]
+        elif config.is_source_name(p):
+            candidates = [p]
+        else:
+            source = _source_of_twin(p, config, target) if p.is_file() else None
+            candidates = [source] if source is not None else []
+        for c in candidates:
+            key = Path(os.path.abspath(c))
+            found.setdefault(key, Item(c, config.twin_of(c, target), p == c))
+    return list(found.values())
+
+
+def _plain_items(sources: tuple[str, ...], output: Path | None, many: bool,
+                 issues: list[files.WalkIssue]) -> list[Item]:
+    items: list[Item] = []
+    for src in sources:
+        if src == "-":
+            items.append(Item(None, output, True))
+            continue
+        p = Path(src)
+        if p.is_dir():
+            if output is not None and os.path.realpath(output) == os.path.realpath(p):
+                raise click.UsageError(f"the output folder {output} is the input folder {p}")
+            skip = (output,) if output is not None else ()
+            for f in files.walk(p, SUFFIXES, skip=skip, issues=issues):
+                items.append(Item(f, output / f.relative_to(p) if output else None, False))
+        else:
+            dest = (output / p.name if many else output) if output is not None else None
+            items.append(Item(p, dest, True))
+    return items
+
+
+def _read_existing(path: Path) -> str | None:
+    try:
+        return path.read_bytes().decode("utf-8", errors="surrogateescape")
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return ""
+
+
 @cli.command()
-@click.argument("sources", nargs=-1, required=True)
+@click.argument("sources", nargs=-1)
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Output file (one SRC) or directory (several SRC or a directory).")
-@click.option("--target", type=click.Choice(TARGETS), default="torch", show_default=True)
+@click.option("--target", type=click.Choice(TARGETS), default=None,
+              help="Target framework (default: [tool.keras2torch] target, else torch).")
+@click.option("--twins", is_flag=True,
+              help="Write each Keras source's twin beside it (model_keras.py -> model_torch.py); "
+                   "exit 1 when a twin was written or changed.")
+@click.option("--check", is_flag=True,
+              help="Write nothing; exit 1 when an output is missing or differs from what would be "
+                   "generated.")
+@click.option("--diff", is_flag=True, help="Write nothing; print a unified diff for each stale output.")
+@click.option("--force", is_flag=True, help="Overwrite outputs that keras2torch did not generate.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Translate in N parallel processes.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on stderr (default: when stderr is a terminal).")
+@click.option("--config", "pyproject", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="pyproject.toml to read [tool.keras2torch] from (default: the nearest above "
+                   "the sources).")
 @click.option("--report-json", type=click.Path(path_type=Path), help="Write the diagnostics as JSON.")
-def translate(sources: tuple[str, ...], output: Path | None, target: str, report_json: Path | None) -> None:
-    """Translate Keras scripts (files, directories or - for stdin) to PyTorch.
+def translate(sources: tuple[str, ...], output: Path | None, target: str | None, twins: bool,
+              check: bool, diff: bool, force: bool, jobs: int, progress: bool | None,
+              pyproject: Path | None, report_json: Path | None) -> None:
+    """Translate Keras scripts and notebooks (files, directories or - for stdin) to PyTorch.
 
     Exit status: 0 all translated, 1 something left as a TODO(keras2torch), 2 an input could not
-    be translated at all.
+    be translated at all. With --twins, --check or --diff: 0 every output up to date, 1 an output
+    was (or would be) written, 2 an error.
     """
-    items = _collect(sources)
-    many = len(items) > 1 or any(Path(s).is_dir() for s in sources if s != "-")
-    if many and output is None:
-        raise click.UsageError("several sources or a directory need -o DIR")
-    if many and output is not None and output.exists() and not output.is_dir():
-        raise click.UsageError(f"{output} is a file; several sources need -o DIR")
-    worst, total, files, report = EXIT_OK, Stats(), 0, []
-    for path, rel, explicit in items:
-        name = "-" if path is None else str(path)
+    config = _config(sources, pyproject)
+    target = _target(target, config)
+    twins = twins or ((check or diff) and output is None)
+    if twins and output is not None:
+        raise click.UsageError("--twins writes each twin beside its source: drop -o")
+    if not sources and not twins:
+        raise click.UsageError("give a file, a directory or - for stdin")
+    issues: list[files.WalkIssue] = []
+    many = len(sources) > 1 or any(Path(s).is_dir() for s in sources if s != "-")
+    if twins:
+        items = _twin_items(sources, config, target, issues)
+        if not items:
+            click.echo(f"keras2torch: no Keras source among {' '.join(sources) or '.'} (sources are "
+                       f"files named {', '.join(config.sources)})", err=True)
+    else:
+        if many and output is None:
+            raise click.UsageError("several sources or a directory need -o DIR")
+        if many and output is not None and output.exists() and not output.is_dir():
+            raise click.UsageError(f"{output} is a file; several sources need -o DIR")
+        items = _plain_items(sources, output, many, issues)
+    compare_only = check or diff
+    stdin_text = sys.stdin.read() if any(i.path is None for i in items) else None
+    bar = Progress(len(items), "keras2torch translate", progress_enabled(progress) and len(items) > 1)
+    worst, total, count, report = EXIT_OK, Stats(), 0, []
+    written = stale = fresh = 0
+    for issue in issues:
+        bar.echo(f"{issue.path}:1:1: warning [walk] {issue.message}; skipped")
+    outcomes = translate_many([i.path for i in items], target, jobs, stdin_text, bar)
+    for item, outcome in zip(items, outcomes, strict=True):
+        name = outcome.name
+        if outcome.error is not None:
+            bar.echo(outcome.error.render())
+            worst = max(worst, EXIT_ERROR)
+            report.append({"path": name, "status": "error", "message": outcome.error.message})
+            continue
+        if outcome.generated:
+            if item.explicit and not twins:
+                bar.echo(f"{name}:1:1: error [generated-input] {name} was generated by keras2torch; "
+                         "translate its Keras source instead")
+                worst = max(worst, EXIT_ERROR)
+            continue  # a generated file is never a source
+        if not outcome.uses_keras and not (item.explicit and not twins):
+            continue  # only files that use Keras are translated, unless named explicitly
+        count += 1
+        total = total + outcome.stats
+        for d in outcome.diagnostics:
+            bar.echo(d.render())
+        status = "todo" if outcome.todos else "ok"
+        if not twins and not compare_only:
+            worst = max(worst, EXIT_TODO if outcome.todos else EXIT_OK)
+        entry = {"path": name, "status": status,
+                 "diagnostics": [d.__dict__ for d in outcome.diagnostics],
+                 "models": list(outcome.models)}
+        report.append(entry)
+        if item.dest is None:
+            sys.stdout.write(outcome.code)
+            continue
+        dest = item.dest
+        if item.path is not None and os.path.realpath(dest) == os.path.realpath(item.path):
+            bar.echo(f"{name}:1:1: error [overwrite-input] refusing to overwrite the input")
+            worst = max(worst, EXIT_ERROR)
+            entry["status"] = "error"
+            continue
+        existing = _read_existing(dest)
+        entry["output"] = str(dest)
+        if existing == outcome.code:
+            fresh += 1
+            continue
+        if compare_only:
+            stale += 1
+            worst = max(worst, EXIT_TODO)
+            entry["stale"] = True
+            if diff:
+                bar.clear()
+                sys.stdout.write(files.unified_diff(existing, outcome.code, str(dest)))
+            if check:
+                what = "missing" if existing is None else "out of date"
+                bar.echo(f"{dest}:1:1: error [stale-output] {what}: differs from what keras2torch "
+                         f"generates from {name}")
+            continue
+        if existing is not None and not force and not files.file_is_generated(dest):
+            bar.echo(f"{dest}:1:1: error [overwrite] refusing to overwrite {dest}: keras2torch did "
+                     "not generate it (--force overwrites it)")
+            worst = max(worst, EXIT_ERROR)
+            entry["status"] = "error"
+            continue
         try:
-            source = sys.stdin.read() if path is None else read_source(path)
-            result = translate_source(source, target=target, filename=name)
-        except TranslationError as exc:
-            click.echo(f"{exc.filename}:{exc.line}:{exc.col}: error [syntax] {exc.message}", err=True)
+            files.write_atomic(dest, outcome.code)
+        except OSError as exc:
+            bar.echo(f"{dest}:1:1: error [unwritable] cannot write: {exc.strerror or exc}")
             worst = max(worst, EXIT_ERROR)
-            report.append({"path": name, "status": "error", "message": exc.message})
+            entry["status"] = "error"
             continue
-        except (OSError, UnicodeDecodeError, SyntaxError, LookupError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
-            click.echo(f"{name}:1:1: error [unreadable] cannot read: {reason}", err=True)
-            worst = max(worst, EXIT_ERROR)
-            report.append({"path": name, "status": "error", "message": str(reason)})
-            continue
-        if not result.uses_keras and not explicit:
-            continue  # directories translate only the files that use Keras
-        files += 1
-        total = total + result.stats
-        for d in result.diagnostics:
-            click.echo(d.render(), err=True)
-        code = EXIT_TODO if result.todos else EXIT_OK
-        worst = max(worst, code)
-        report.append({"path": name, "status": "todo" if code else "ok",
-                       "diagnostics": [d.__dict__ for d in result.diagnostics],
-                       "models": [m.class_name for m in result.models]})
-        if output is None:
-            sys.stdout.write(result.code)
-            continue
-        dest = output / rel if many else output  # type: ignore[operator]
-        if path is not None and dest.resolve() == path.resolve():
-            click.echo(f"{name}:1:1: error [overwrite-input] refusing to overwrite the input", err=True)
-            worst = max(worst, EXIT_ERROR)
-            continue
-        write_atomic(dest, result.code)
-    click.echo(summary_line(files, total), err=True)
+        written += 1
+        if twins:
+            worst = max(worst, EXIT_TODO)
+            bar.echo(f"keras2torch: {'wrote' if existing is None else 'regenerated'} {dest} "
+                     f"from {name}")
+    bar.finish()
+    click.echo(summary_line(count, total), err=True)
+    if twins or compare_only:
+        verb = "would be written" if compare_only else "written"
+        click.echo(f"keras2torch: {written + stale} output(s) {verb}, {fresh} up to date", err=True)
     if report_json is not None:
-        write_atomic(report_json, to_json(report, total, worst) + "\n")
+        files.write_atomic(report_json, to_json(report, total, worst) + "\n")
+    sys.exit(worst)
+
+
+@cli.command("check")
+@click.argument("sources", nargs=-1)
+@click.option("--target", type=click.Choice(TARGETS), default=None)
+@click.option("--config", "pyproject", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="pyproject.toml to read [tool.keras2torch] from.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True)
+def check_command(sources: tuple[str, ...], target: str | None, pyproject: Path | None,
+                  jobs: int) -> None:
+    """Exit 1 when a Keras source uses something keras2torch would leave as a TODO.
+
+    Sources are the files matching [tool.keras2torch] sources (default *_keras.py, *_keras.ipynb);
+    directories are searched; nothing is written. Exit status: 0 all translatable, 1 a TODO, 2 an
+    error.
+    """
+    config = _config(sources, pyproject)
+    target = _target(target, config)
+    issues: list[files.WalkIssue] = []
+    items = _twin_items(sources, config, target, issues)
+    worst, total, count = EXIT_OK, Stats(), 0
+    for issue in issues:
+        click.echo(f"{issue.path}:1:1: warning [walk] {issue.message}; skipped", err=True)
+    for outcome in translate_many([i.path for i in items], target, jobs):
+        if outcome.error is not None:
+            click.echo(outcome.error.render(), err=True)
+            worst = max(worst, EXIT_ERROR)
+            continue
+        if outcome.generated or not outcome.uses_keras:
+            continue
+        count += 1
+        total = total + outcome.stats
+        for d in outcome.diagnostics:
+            if d.severity in (TODO, "error"):
+                click.echo(d.render(), err=True)
+        worst = max(worst, EXIT_TODO if outcome.todos else EXIT_OK)
+    click.echo(summary_line(count, total), err=True)
     sys.exit(worst)
 
 
