@@ -102,3 +102,12 @@ def test_functional_chain_reads_through_rebound_names() -> None:
     assert result.todos == 0 and "keras" not in result.code.split("\n", 1)[1]
     out = run(result.code + "\nprint([tuple(p.shape) for p in net.parameters()])\n")
     assert out.strip() == "[(5, 6), (5,), (4, 5), (4,), (3, 4), (3,)]"
+
+
+def test_a_model_left_in_keras_keeps_every_statement() -> None:
+    src = ("import keras\nmodel = keras.Sequential([keras.layers.Dense(2, input_shape=(3,))])\n"
+           "model.add(keras.layers.ConvLSTM1D(3, 3))\nmodel.compile(optimizer='sgd', loss='mse')\n")
+    result = translate_source(src)
+    assert result.todos >= 1
+    for line in src.splitlines()[1:]:
+        assert line in result.code

@@ -484,7 +484,7 @@ class Translator(cst.CSTTransformer):
         last_call, key = calls[-1]
         rule = self.rules.layers[key.rsplit(".", 1)[1]]
         head = rule.fold
-        if not head:
+        if not head and not rule.own_activation:  # an RNN's `activation` is inside its cell
             args = bind(last_call, rule.signature, dict(rule.renames), self.rules.keywords)
             if "activation" in args:
                 try:
@@ -606,7 +606,7 @@ class Translator(cst.CSTTransformer):
             if mc and mc[1] == "compile" and mc[0] in self.an.model_vars and not self._failed_var(mc[0]):
                 out.extend(self._compile(mc[0], mc[2], stmt))
                 continue
-            if mc and mc[1] == "add" and mc[0] in self.an.model_vars:
+            if mc and mc[1] == "add" and mc[0] in self.an.model_vars and not self._failed_var(mc[0]):
                 continue  # already folded into the class
             if target and isinstance(target[1], (cst.Name, cst.Attribute)) and self.names.full_path(target[1]) \
                     and self.names.bindings.get(target[0]) == self.names.full_path(target[1]) \

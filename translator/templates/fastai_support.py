@@ -129,7 +129,8 @@ class KerasLogger(Callback):
         for name, value in logs.items():
             self.history.history.setdefault(name, []).append(value)
         if self.verbose:
-            print(f"Epoch {epoch + 1}/{self.epochs}")
+            if self.epochs > 1:
+                print(f"Epoch {epoch + 1}/{self.epochs}")
             log_epoch(self.verbose, len(self.dls.train), time.perf_counter() - self.start, logs)
 
 

@@ -78,7 +78,13 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None,
         x, y, x_val, y_val = x[:split], y[:split], x[split:], y[split:]
     history = types.SimpleNamespace(history={}, epoch=[])
     model.stop_training = False
+    callbacks = callbacks or []
+    for callback in callbacks:
+        if hasattr(callback, "on_train_begin"):
+            callback.on_train_begin()
     for epoch in range(initial_epoch, epochs):
+        if verbose and epochs > 1:
+            print(f"Epoch {epoch + 1}/{epochs}")
         start = time.perf_counter()
         model.train()
         logs = run_epoch(model, x, y, batch_size, shuffle, train=True)
@@ -87,16 +93,18 @@ def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             with torch.inference_mode():
                 val_logs = run_epoch(model, x_val, y_val, batch_size)
             logs.update({f"val_{name}": value for name, value in val_logs.items()})
-        for callback in callbacks or []:
+        for callback in callbacks:
             callback.on_epoch_end(model, epoch, logs)
         history.epoch.append(epoch)
         for name, value in logs.items():
             history.history.setdefault(name, []).append(value)
-        if verbose:
-            print(f"Epoch {epoch + 1}/{epochs}")
+        if verbose:  # Keras prints the epoch's line after the other callbacks ran
             log_epoch(verbose, math.ceil(len(x) / batch_size), time.perf_counter() - start, logs)
         if model.stop_training:
             break
+    for callback in callbacks:
+        if hasattr(callback, "on_train_end"):
+            callback.on_train_end(model)
     return history
 
 
@@ -217,24 +225,33 @@ class EarlyStopping:
                  restore_best_weights=False, start_from_epoch=0):
         self.monitor, self.min_delta, self.patience, self.verbose = monitor, abs(min_delta), patience, verbose
         self.mode, self.restore_best_weights, self.start_from_epoch = mode, restore_best_weights, start_from_epoch
-        self.best, self.best_state, self.wait = None, None, 0
+
+    def on_train_begin(self):
+        self.best, self.best_state, self.best_epoch, self.wait, self.stopped_epoch = None, None, 0, 0, 0
 
     def on_epoch_end(self, model, epoch, logs):
         value = logs.get(self.monitor)
         if value is None or epoch < self.start_from_epoch:
             return
+        if self.restore_best_weights and self.best_state is None:
+            self.best_state, self.best_epoch = copy.deepcopy(model.state_dict()), epoch
         if improved(self.mode, self.monitor, value, self.best, self.min_delta):
-            self.best, self.wait = value, 0
+            self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best_weights:
                 self.best_state = copy.deepcopy(model.state_dict())
             return
         self.wait += 1
         if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
             model.stop_training = True
-            if self.best_state is not None:
-                model.load_state_dict(self.best_state)
+
+    def on_train_end(self, model):
+        if self.stopped_epoch > 0 and self.verbose:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_state is not None:
             if self.verbose:
-                print(f"Epoch {epoch + 1}: early stopping")
+                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+            model.load_state_dict(self.best_state)
 
 
 class ModelCheckpoint:
