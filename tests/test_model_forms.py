@@ -111,3 +111,24 @@ def test_a_model_left_in_keras_keeps_every_statement() -> None:
     assert result.todos >= 1
     for line in src.splitlines()[1:]:
         assert line in result.code
+
+
+def test_a_model_used_as_a_layer_and_shape_constants() -> None:
+    """The TF beginner tutorial's `Sequential([model, Softmax()])`, with `input_shape` a constant."""
+    src = textwrap.dedent("""
+        import numpy as np
+        import tensorflow as tf
+        input_shape = (4, 3)
+        num_classes = 5
+        model = tf.keras.Sequential([tf.keras.layers.Flatten(input_shape=input_shape),
+                                     tf.keras.layers.Dense(num_classes)])
+        model.compile(optimizer="adam", loss="mse")
+        probability_model = tf.keras.Sequential([model, tf.keras.layers.Softmax()])
+        p = probability_model.predict(np.ones((2, 4, 3)), verbose=0)
+    """)
+    result = translate_source(src)
+    assert result.todos == 0 and "Lazy" not in result.code
+    assert "nn.Linear(12, num_classes)" in result.code and "self.model = model" in result.code
+    out = run(result.code + "\nprint(p.shape, round(float(p.sum()), 4))\n"
+              "print(all(a is b for a, b in zip(model.parameters(), probability_model.parameters())))\n")
+    assert out.split() == ["(2,", "5)", "2.0", "True"]

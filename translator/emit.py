@@ -230,7 +230,9 @@ class Analyzer(cst.CSTVisitor):
                 constant = literal(value)
             except ValueError:
                 constant = None
-            if isinstance(constant, int) and not isinstance(constant, bool) and var not in self.assigned:
+            if var not in self.assigned and (isinstance(constant, int) and not isinstance(constant, bool) or (
+                    isinstance(constant, tuple) and constant
+                    and all(isinstance(v, int) and not isinstance(v, bool) for v in constant))):
                 self.constants[var] = constant
             else:
                 self.constants.pop(var, None)
@@ -355,6 +357,7 @@ class Translator(cst.CSTTransformer):
         self.stats = Stats()
         self.todo_lines: dict[int, list[str]] = {}
         self.captures = analysis.captures()
+        self.submodels: dict[str, tuple] = {}  # model variables built so far: (output shape, fold)
         self.stmt_origin: dict[int, cst.BaseStatement] = {}  # id(rewritten statement) -> source's
         self.current_stmt: cst.BaseStatement | None = None
         self.instantiated: set[int] = set()
@@ -408,6 +411,9 @@ class Translator(cst.CSTTransformer):
             if key in INPUT_KEYS and not calls:
                 input_shape = self._input_layer_shape(el)  # type: ignore[arg-type]
                 continue
+            if isinstance(el, cst.Name) and el.value in self.submodels:  # a model used as a layer
+                calls.append((el, "@model"))  # type: ignore[arg-type]
+                continue
             if not key or not key.startswith("keras.layers.") or key.rsplit(".", 1)[1] not in self.rules.layers:
                 what = key.rsplit(".", 1)[1] if key else code(el)[:60]
                 raise LayerError(f"layer `{what}` has no rule", el)
@@ -442,6 +448,7 @@ class Translator(cst.CSTTransformer):
                 builder = SequentialBuilder(self.rules, self.uids)
                 where = f"built in `{c.function}()`" if c.function else f"`{c.variable}`"
                 builder.constants = self.an.constants
+                builder.submodels = self.submodels
                 build = builder.build(c.variable, cls, keras_name, calls, input_shape, fold, self.names.resolve,
                                       f"The Keras {'Sequential' if c.input_call is None else 'functional'} "
                                       f"model {where}; it takes input as Keras does.",
@@ -450,6 +457,8 @@ class Translator(cst.CSTTransformer):
                     build = self._with_params(build, c)
                 self.builds[id(c)] = build
                 self.models.append(build.info)
+                if c.function is None:
+                    self.submodels[c.variable] = (builder.last_shape, fold)
                 self.stats = self.stats + Stats(layers=len(calls))
                 for rule_id, message, node in build.warnings:
                     self.diag(node, NOTE if rule_id == "initializer" else WARNING, rule_id, message)
@@ -482,6 +491,8 @@ class Translator(cst.CSTTransformer):
         if loss is None or not loss[0].fold or loss[1].get("from_logits") is True:
             return ""
         last_call, key = calls[-1]
+        if key == "@model":
+            return ""
         rule = self.rules.layers[key.rsplit(".", 1)[1]]
         head = rule.fold
         if not head and not rule.own_activation:  # an RNN's `activation` is inside its cell
@@ -609,8 +620,7 @@ class Translator(cst.CSTTransformer):
             if mc and mc[1] == "add" and mc[0] in self.an.model_vars and not self._failed_var(mc[0]):
                 continue  # already folded into the class
             if target and isinstance(target[1], (cst.Name, cst.Attribute)) and self.names.full_path(target[1]) \
-                    and self.names.bindings.get(target[0]) == self.names.full_path(target[1]) \
-                    and self.rules.canonical(self.names.full_path(target[1]) or "") in KERAS_MODULES:
+                    and self.names.bindings.get(target[0]) == self.names.full_path(target[1]):
                 continue  # `L = keras.layers` only renames a module: resolution has used it
             seed = self._seed(stmt)
             if seed is not None:
@@ -849,14 +859,6 @@ class Translator(cst.CSTTransformer):
                     self.diag(node, TODO, "untranslated", f"`{code(node)}` has no rule")
                 stmt = self._mark(stmt, f"`{code(left[0])}` has no PyTorch translation yet")
         return stmt
-
-
-# Namespaces a script may rename (`L = keras.layers`); resolution reads through such a rename.
-KERAS_MODULES = frozenset({
-    "keras", "tensorflow", "tensorflow.keras", "keras.layers", "keras.models", "keras.optimizers",
-    "keras.losses", "keras.metrics", "keras.callbacks", "keras.utils", "keras.backend",
-    "keras.activations", "keras.datasets", "keras.regularizers", "keras.initializers", "keras.ops",
-})
 
 
 class CallRewriter(cst.CSTTransformer):

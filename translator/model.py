@@ -127,6 +127,8 @@ class SequentialBuilder:
         self.uids = uids
         self.attrs: set[str] = set()
         self.constants: dict[str, int] = {}
+        self.submodels: dict[str, tuple] = {}  # translated model variables: (output shape, fold)
+        self.last_shape: Shape | None = None  # the output shape of the last model built
 
     def layer_name(self, keras_class: str, args: dict) -> str:
         if "name" in args:
@@ -178,6 +180,22 @@ class SequentialBuilder:
         layout = CHANNELS_LAST
         masked_by = ""
         for index, (call, key) in enumerate(layers):
+            if key == "@model":  # a translated model used as a layer: the same module, shared weights
+                var = call.value  # type: ignore[attr-defined]
+                if layout == CHANNELS_FIRST and shape is not None and len(shape) >= 2:
+                    forward.append(_permute_stmt(len(shape) + 1, to_first=False))
+                    layout = CHANNELS_LAST
+                attr = self.attribute(var)
+                init.append(_assign_self(attr, cst.Name(var), "the Keras model used as a layer"))
+                inner_shape, inner_fold = self.submodels[var]
+                forward.append(cst.parse_statement(
+                    f"x = keras_output(self.{attr}, self.{attr}(x))" if inner_fold else f"x = self.{attr}(x)"))
+                maps.append(LayerMap(keras_name=var, keras_class="Sequential", attribute=attr,
+                                     layout_in=CHANNELS_LAST, layout_out=CHANNELS_LAST, folded=None, weights=()))
+                if with_summary:
+                    summary_rows.append(_summary_row(attr, "Sequential", inner_shape))
+                shape = inner_shape
+                continue
             keras_class = key.rsplit(".", 1)[1]
             rule = self.rules.layers[keras_class]
             renames = dict(rule.renames)
@@ -232,8 +250,8 @@ class SequentialBuilder:
             for arg_name, node in args.items():
                 try:
                     values[arg_name] = literal(node)
-                except ValueError:
-                    values[arg_name] = node
+                except ValueError:  # a module-level constant (`num_classes = 10`) counts as its value
+                    values[arg_name] = self.constants.get(node.value, node) if isinstance(node, cst.Name) else node
             try:
                 modules = self._modules(rule, ctx, folded, act_module)
             except Unsupported as exc:
@@ -264,6 +282,7 @@ class SequentialBuilder:
         if layout == CHANNELS_FIRST and shape is not None and len(shape) >= 2:
             forward.append(_permute_stmt(len(shape) + 1, to_first=False))
         forward.append(cst.parse_statement("return x"))
+        self.last_shape = shape
         if with_summary and input_name is not None:  # functional models list their Input first
             summary_rows.insert(0, _summary_row(input_name, "InputLayer", first_shape))
         class_def = _class_def(class_name, doc, init, forward, fold if any(m.folded for m in maps) else "",

@@ -71,7 +71,7 @@ def shape_from_node(node: cst.BaseExpression, constants: dict[str, int] | None =
         for el in node.elements:
             if isinstance(el, cst.StarredElement):
                 return None
-            if isinstance(el.value, cst.Name) and el.value.value in constants:
+            if isinstance(el.value, cst.Name) and isinstance(constants.get(el.value.value), int):
                 dims.append(constants[el.value.value])
                 continue
             try:
@@ -80,6 +80,8 @@ def shape_from_node(node: cst.BaseExpression, constants: dict[str, int] | None =
             except ValueError:
                 dims.append(el.value)
         return tuple(dims)
+    if isinstance(node, cst.Name) and isinstance(constants.get(node.value), tuple):
+        return constants[node.value]  # `input_shape = (28, 28, 1)` at module level
     try:
         value = literal(node)
     except ValueError:

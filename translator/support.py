@@ -33,6 +33,10 @@ class _Names(cst.CSTVisitor):
     def visit_Name(self, node: cst.Name) -> None:
         self.names.add(node.value)
 
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        node.value.visit(self)  # `a.copy()` does not use the module `copy`
+        return False
+
 
 def _names_in(node: cst.CSTNode) -> set[str]:
     v = _Names()

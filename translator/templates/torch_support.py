@@ -14,12 +14,14 @@ from torch import nn
 
 def inputs(a):
     """Model inputs as Keras feeds them: float32 tensors."""
-    return torch.as_tensor(np.asarray(a, dtype=np.float32))
+    a = np.asarray(a, dtype=np.float32)
+    return torch.as_tensor(a if a.flags.writeable else a.copy())
 
 
 def targets(a):
     """Targets as tensors: floats in float32, integer labels kept as integers."""
-    t = torch.as_tensor(np.asarray(a))
+    a = np.asarray(a)
+    t = torch.as_tensor(a if a.flags.writeable else a.copy())
     return t.float() if t.is_floating_point() else t
 
 
@@ -56,12 +58,13 @@ def run_epoch(model, x, y, batch_size, shuffle=False, train=False):
 
 def log_epoch(verbose, steps, seconds, logs):
     """Prints the line Keras prints at the end of an epoch (verbose 1: progress bar, 2: one line)."""
-    values = " - ".join(f"{name}: {value:.4f}" for name, value in logs.items())
+    values = "".join(f" - {name}: {value:.4f}" if abs(value) > 1e-3 else f" - {name}: {value:.4e}"
+                     for name, value in logs.items())
     step_ms = f"{1000 * seconds / max(steps, 1):.0f}ms/step"
     if verbose == 2:
-        print(f"{steps}/{steps} - {seconds:.0f}s - {step_ms} - {values}")
+        print(f"{steps}/{steps} - {seconds:.0f}s - {step_ms}{values}")
     else:
-        print(f"{steps}/{steps} {'━' * 20} {seconds:.0f}s {step_ms} - {values}")
+        print(f"{steps}/{steps} {'━' * 20} {seconds:.0f}s {step_ms}{values}")
 
 
 def fit(model, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None,
@@ -127,9 +130,12 @@ def evaluate(model, x, y, batch_size=None, verbose="auto", return_dict=False):
 def predict(model, x, batch_size=None, verbose="auto"):
     """Keras' Model.predict: the outputs, final activation applied, as a numpy array."""
     x = inputs(x)
+    start = time.perf_counter()
     model.eval()
     with torch.inference_mode():
         outs = [keras_output(model, model(x[idx])) for idx in batches(len(x), batch_size or 32, False)]
+    if verbose:
+        log_epoch(1 if verbose == "auto" else verbose, len(outs), time.perf_counter() - start, {})
     return torch.cat(outs).numpy()
 
 
