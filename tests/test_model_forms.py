@@ -132,3 +132,42 @@ def test_a_model_used_as_a_layer_and_shape_constants() -> None:
     out = run(result.code + "\nprint(p.shape, round(float(p.sum()), 4))\n"
               "print(all(a is b for a, b in zip(model.parameters(), probability_model.parameters())))\n")
     assert out.split() == ["(2,", "5)", "2.0", "True"]
+
+
+def test_keras2_predict_classes_and_predict_proba() -> None:
+    src = textwrap.dedent("""
+        import numpy as np
+        from keras.models import Sequential
+        from keras.layers import Dense
+        x = np.linspace(-1, 1, 12).reshape(6, 2)
+        multi = Sequential([Dense(3, activation="softmax", input_dim=2)])
+        multi.compile(optimizer="sgd", loss="categorical_crossentropy")
+        binary = Sequential([Dense(1, activation="sigmoid", input_dim=2)])
+        binary.compile(optimizer="sgd", loss="binary_crossentropy")
+        a = multi.predict_classes(x)
+        b = binary.predict_classes(x, batch_size=4)
+        c = multi.predict_proba(x)
+    """)
+    result = translate_source(src)
+    assert result.todos == 0
+    out = run(result.code + "\nprint(a.shape, a.dtype.kind, b.shape, b.dtype, sorted(set(b.ravel()) - {0, 1}),"
+              " (a == c.argmax(-1)).all())\n")
+    assert out.split() == ["(6,)", "i", "(6,", "1)", "int32", "[]", "True"]
+
+
+def test_lazy_modules_are_the_last_resort_with_a_warning() -> None:
+    src = textwrap.dedent("""
+        import numpy as np
+        import keras
+        def features():
+            return 7
+        model = keras.Sequential([keras.layers.Dense(4), keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        model.fit(np.ones((8, features())), np.ones(8), epochs=1, verbose=0)
+    """)
+    result = translate_source(src, filename="lazy.py")
+    assert "nn.LazyLinear(4)" in result.code
+    assert any(d.severity == "warning" and "lazy" in d.message.lower() for d in result.diagnostics), \
+        [d.render() for d in result.diagnostics]
+    out = run(result.code + "\nprint(model.dense.weight.shape)\n")
+    assert out.strip() == "torch.Size([4, 7])"

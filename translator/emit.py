@@ -937,6 +937,14 @@ class CallRewriter(cst.CSTTransformer):
             t.support.add(fn)
             t.stats = t.stats + Stats(calls=1)
             return cst.Call(cst.Name(fn), args=args)
+        if method in ("predict_classes", "predict_proba"):  # Keras 2's Sequential methods
+            bound = bind(call, tuple((n, "None") for n in PREDICT_ARGS), {}, t.rules.keywords)
+            bound.setdefault("verbose", cst.Integer("0"))  # these two were silent by default
+            t.support.add(method if method == "predict_classes" else "predict")
+            t.stats = t.stats + Stats(calls=1)
+            return cst.Call(cst.Name(method if method == "predict_classes" else "predict"),
+                            args=[model_arg, *(cst.Arg(v, keyword=cst.Name(k), equal=_eq())
+                                               for k, v in bound.items())])
         if method == "summary" and not call.args:
             t.support.add("summary")
             t.stats = t.stats + Stats(calls=1)

@@ -339,6 +339,9 @@ class SequentialBuilder:
                 if str(exc) != "lazy":
                     raise
                 lazy = rule.torch.replace("nn.", "nn.Lazy")
+                ctx.warnings.append(("lazy-module", (
+                    f"the input size of this layer is not known statically: {lazy} infers it on the "
+                    "first batch (give the model an input shape to get explicit sizes)")))
                 trimmed = Mapping(**{**rule.__dict__, "args": tuple(a for a in rule.args if a.source != "@channels")})
                 args, positional = map_args(trimmed, ctx, rule.positional - 1)
                 func = lazy

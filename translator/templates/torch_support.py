@@ -139,6 +139,12 @@ def predict(model, x, batch_size=None, verbose="auto"):
     return torch.cat(outs).numpy()
 
 
+def predict_classes(model, x, batch_size=None, verbose=0):
+    """Keras 2's Sequential.predict_classes: argmax of the outputs, or outputs > 0.5 for one unit."""
+    probs = predict(model, x, batch_size=batch_size, verbose=verbose)
+    return probs.argmax(axis=-1) if probs.shape[-1] > 1 else (probs > 0.5).astype("int32")
+
+
 def summary(model):
     """Prints Keras' model summary: each layer, its output shape and parameter count."""
     print(f'Model: "{model.keras_name}"')
