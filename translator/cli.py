@@ -308,7 +308,7 @@ def rules_command(markdown: bool) -> None:
     r = load_rules()
     rows: list[tuple[str, str, str]] = []
     for name, m in sorted(r.layers.items()):
-        target = m.torch or m.module or f"{m.hook} (rules hook)"
+        target = m.torch or m.module or (f"{m.hook} (rules hook)" if m.hook else "the activation table")
         rows.append(("layer", f"keras.layers.{name}", target))
     for name, act in sorted(r.activations.items()):
         rows.append(("activation", repr(name), act or "identity"))
@@ -328,8 +328,14 @@ def rules_command(markdown: bool) -> None:
             rows.append(("metric", " / ".join(repr(n) for n in metric.names), metric.torch))
     for name, m in sorted(r.callbacks.items()):
         rows.append(("callback", f"keras.callbacks.{name}", f"{m.torch} (support class)"))
-    calls = [("model", "compile / fit / evaluate / predict / summary / save / save_weights / load_weights",
-              "attributes + support functions"),
+    for key, u in sorted(r.utilities.items()):
+        rows.append(("utility", key, u.get("template") or f"{u['support']} (support function)"))
+    calls = [("model", "compile / fit / evaluate / predict / summary / save / save_weights / load_weights"
+              " / predict_classes / predict_proba / count_params", "attributes + support functions"),
+             ("model", "keras.Sequential([...]) / .add() / keras.Model(inputs, outputs) over a chain of layers"
+              " / a model used as a layer", "one nn.Module per model"),
+             ("data", "tf.data.Dataset.from_tensor_slices(arrays)[.shuffle(n)].batch(b)[.prefetch/.cache]",
+              "the arrays, with fit's batch_size and shuffle"),
              ("utility", "keras.utils.to_categorical", "numpy one-hot"),
              ("utility", "keras.utils.set_random_seed / tf.random.set_seed", "torch.manual_seed (+ numpy, random)")]
     rows.extend(calls)
