@@ -330,10 +330,10 @@ def rules_command(markdown: bool) -> None:
         rows.append(("callback", f"keras.callbacks.{name}", f"{m.torch} (support class)"))
     for key, u in sorted(r.utilities.items()):
         rows.append(("utility", key, u.get("template") or f"{u['support']} (support function)"))
-    calls = [("model", "compile / fit / evaluate / predict / summary / save / save_weights / load_weights"
-              " / predict_classes / predict_proba / count_params", "attributes + support functions"),
-             ("model", "keras.Sequential([...]) / .add() / keras.Model(inputs, outputs) over a chain of layers"
-              " / a model used as a layer", "one nn.Module per model"),
+    calls = [("model", ("compile / fit / evaluate / predict / summary / save / save_weights / load_weights"
+                        " / predict_classes / predict_proba / count_params"), "attributes + support functions"),
+             ("model", ("keras.Sequential([...]) / .add() / keras.Model(inputs, outputs) over a chain of"
+                        " layers / a model used as a layer"), "one nn.Module per model"),
              ("data", "tf.data.Dataset.from_tensor_slices(arrays)[.shuffle(n)].batch(b)[.prefetch/.cache]",
               "the arrays, with fit's batch_size and shuffle"),
              ("utility", "keras.utils.to_categorical", "numpy one-hot"),
