@@ -171,3 +171,30 @@ def test_lazy_modules_are_the_last_resort_with_a_warning() -> None:
         [d.render() for d in result.diagnostics]
     out = run(result.code + "\nprint(model.dense.weight.shape)\n")
     assert out.strip() == "torch.Size([4, 7])"
+
+
+def test_public_script_regressions() -> None:
+    """Shapes read from the data for a conv, keras_core imports, Keras 1 keywords, boolean targets."""
+    src = textwrap.dedent("""
+        import numpy as np
+        import keras_core as keras
+        from keras_core.layers import Conv1D, AveragePooling1D, Conv2D, Dense, Flatten
+        x = np.random.default_rng(0).random((6, 5, 5, 2)).astype("float32")
+        y = np.eye(3)[np.arange(6) % 3].astype(bool)
+        model = keras.Sequential()
+        model.add(Conv2D(4, (3, 3), padding="same", input_shape=x.shape[1:]))
+        model.add(Flatten())
+        model.add(Dense(3, activation="softmax"))
+        model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+        history = model.fit(x, y, epochs=2, verbose=0)
+        seq = keras.Sequential([Conv1D(nb_filter=2, filter_length=3, input_shape=(8, 1)),
+                                AveragePooling1D(pool_length=2)])
+    """)
+    result = translate_source(src)
+    assert result.todos == 0, [d.render() for d in result.diagnostics]
+    assert "import keras_core" not in result.code and "Lazy" not in result.code
+    assert "nn.Conv2d(x.shape[1:][2], 4" in result.code and "nn.Linear(x.shape[1:][0] * x.shape[1:][1] * 4" \
+        in result.code.replace("(x.shape[1:][0] * x.shape[1:][1])", "x.shape[1:][0] * x.shape[1:][1]")
+    assert "nn.Conv1d(1, 2, kernel_size=3)" in result.code and "nn.AvgPool1d(2)" in result.code
+    out = run(result.code + "\nprint(len(history.history['accuracy']))\n")
+    assert out.strip().splitlines()[-1] == "2"

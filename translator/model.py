@@ -217,7 +217,7 @@ class SequentialBuilder:
                     shape = first_shape = _input_shape_of(
                         {k: v for k, v in given.items() if k != "input_dim"}, self.constants) or (None,)
                 else:
-                    shape = first_shape = _input_shape_of(given, self.constants)
+                    shape = first_shape = _input_shape_of(given, self.constants, _rank_of(keras_class))
             name = self.layer_name(keras_class, given)
             attr = self.attribute(name)
             if keras_class == "Embedding" and code(given.get("mask_zero", cst.Name("False"))) != "False":
@@ -228,8 +228,13 @@ class SequentialBuilder:
                     f"{keras_class}; the translation computes over them, so results differ "
                     "wherever a sequence is padded"), given.get("mask_zero", call)))
                 masked_by = ""
-            act_name, act_module = self.activation(args.get("activation"), resolve) if (
-                "activation" in args and not rule.own_activation) else ("", "")
+            try:
+                act_name, act_module = self.activation(args.get("activation"), resolve) if (
+                    "activation" in args and not rule.own_activation) else ("", "")
+            except LayerError:
+                raise
+            except Unsupported as exc:  # e.g. activation=(3, 3) or a lambda
+                raise LayerError(f"{keras_class}: {exc}", call) from None
             head = rule.fold or act_name
             is_last = index == len(layers) - 1
             folded = fold if is_last and fold and self.rules.folds.get(head) == fold else None
@@ -258,8 +263,12 @@ class SequentialBuilder:
                 raise LayerError(f"{keras_class}: {exc}", call) from None
             try:
                 out_shape = SHAPES[rule.shape](shape, values) if shape is not None else None
-            except (ValueError, TypeError, KeyError, IndexError):
-                out_shape = None
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+                out_shape = None  # AttributeError: a float where a size belongs
+            if out_shape is not None and not all(
+                    d is None or (isinstance(d, int) and not isinstance(d, bool))
+                    or isinstance(d, cst.BaseExpression) for d in out_shape):
+                out_shape = None  # units=[3], a float...: a wrong-typed argument, size unknown
             out_shape = ctx.out_shape if ctx.out_shape is not None else out_shape
             warnings.extend((rule_id, message, call) for rule_id, message in ctx.warnings)
             module, weight_prefix = modules
@@ -362,9 +371,10 @@ class SequentialBuilder:
         return seq, f"{weight_index}."
 
 
-def _input_shape_of(given: dict[str, cst.BaseExpression], constants: dict[str, int]) -> Shape | None:
+def _input_shape_of(given: dict[str, cst.BaseExpression], constants: dict[str, int],
+                    rank: int = 1) -> Shape | None:
     if "input_shape" in given:
-        return shape_from_node(given["input_shape"], constants) or _opaque_shape(given["input_shape"])
+        return shape_from_node(given["input_shape"], constants) or _opaque_shape(given["input_shape"], rank)
     if "input_length" in given:  # Keras 2's Embedding(input_length=...)
         return shape_from_node(given["input_length"], constants) or (given["input_length"],)
     if "input_dim" in given:
@@ -379,9 +389,20 @@ def _input_shape_of(given: dict[str, cst.BaseExpression], constants: dict[str, i
     return None
 
 
-def _opaque_shape(node: cst.BaseExpression) -> Shape | None:
-    """`input_shape=x.shape[1:]`: a one-axis shape whose size is `x.shape[1:][0]`."""
-    return (parse_template_expression("{s}[-1]", s=node),)
+def _rank_of(keras_class: str) -> int:
+    """The input rank (without the batch axis) a layer class implies: Conv2D -> 3; 1 if unknown."""
+    match = re.search(r"([123])D(Transpose)?$", keras_class)
+    return int(match.group(1)) + 1 if match else 1
+
+
+def _opaque_shape(node: cst.BaseExpression, rank: int = 1) -> Shape | None:
+    """`input_shape=x.shape[1:]`: dims read from that expression (`x.shape[1:][0]`, ...).
+
+    A Dense layer needs only the last axis; a convolution needs every axis of its rank.
+    """
+    if rank == 1:
+        return (parse_template_expression("{s}[-1]", s=node),)
+    return tuple(parse_template_expression(f"{{s}}[{i}]", s=node) for i in range(rank))
 
 
 def _permute_stmt(rank: int, to_first: bool) -> cst.SimpleStatementLine:

@@ -50,6 +50,10 @@ def combine(op: str, a: Dim, b: Dim) -> Dim:
         if op == "//":
             return a // b if b else None  # a zero divisor (a zero stride): shape unknown
         return {"*": a * b, "+": a + b, "-": a - b}[op]
+    if (op in ("+", "-") and b == 0) or (op in ("*", "//") and b == 1):
+        return a  # x + 0, x // 1: the user's expression as it is
+    if (op == "+" and a == 0) or (op == "*" and a == 1):
+        return b
     template = f"{{a}} {op} {{b}}"
     return parse_template_expression(template, a=_wrap(as_node(a)), b=_wrap(as_node(b)))
 

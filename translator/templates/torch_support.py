@@ -19,8 +19,10 @@ def inputs(a):
 
 
 def targets(a):
-    """Targets as tensors: floats in float32, integer labels kept as integers."""
+    """Targets as tensors: floats (and booleans) in float32, integer labels kept as integers."""
     a = np.asarray(a)
+    if a.dtype == bool:  # pandas' get_dummies gives booleans; Keras reads them as 0.0 / 1.0
+        a = a.astype(np.float32)
     t = torch.as_tensor(a if a.flags.writeable else a.copy())
     return t.float() if t.is_floating_point() else t
 
