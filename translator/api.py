@@ -57,10 +57,21 @@ def parse(source: str, filename: str) -> cst.Module:
         return cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
         raise TranslationError(f"not valid Python: {exc.message}", filename, exc.raw_line, exc.raw_column + 1) from None
+    except UnicodeEncodeError as exc:  # a lone surrogate: no file can hold this text
+        raise TranslationError(f"not valid Python: {exc.reason} ({exc.object[exc.start]!r})",
+                               filename, 1, 1) from None
 
 
 def translate_source(source: str, target: str = "torch", filename: str = "<string>") -> Result:
     """Translates one Keras script; raises TranslationError when it is not valid Python."""
+    try:
+        return _translate_source(source, target, filename)
+    except RecursionError:  # libcst walks trees recursively: thousands-deep nesting exhausts it
+        raise TranslationError("nested too deeply to translate (an expression or block deeper "
+                               "than Python's recursion limit)", filename, 1, 1) from None
+
+
+def _translate_source(source: str, target: str, filename: str) -> Result:
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; choose from {', '.join(TARGETS)}")
     module = parse(source, filename)

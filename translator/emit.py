@@ -502,6 +502,8 @@ class Translator(cst.CSTTransformer):
                     head = literal(args["activation"]) or ""
                 except ValueError:
                     head = ""
+                if not isinstance(head, str):  # activation=[3]: no fold, and no crash
+                    head = ""
         return loss[0].fold if self.rules.folds.get(head) == loss[0].fold else ""
 
     def _with_params(self, build: ModelBuild, c: Construction) -> ModelBuild:
@@ -786,7 +788,7 @@ class Translator(cst.CSTTransformer):
                 name = literal(el.value)
             except ValueError:
                 raise Unsupported(f"metric `{code(el.value)}` has no rule") from None
-            if name not in self.rules.metrics:
+            if not isinstance(name, str) or name not in self.rules.metrics:
                 raise Unsupported(f"metric {name!r} has no rule")
             fn = self.rules.metrics[name].torch
             self.support.add(fn)
@@ -914,7 +916,11 @@ class CallRewriter(cst.CSTTransformer):
                  "predict": ("predict", PREDICT_ARGS, set(PREDICT_ARGS))}
         if method in plans:
             fn, order, supported = plans[method]
-            bound = bind(call, tuple((n, "None") for n in order), {}, t.rules.keywords)
+            try:
+                bound = bind(call, tuple((n, "None") for n in order), {}, t.rules.keywords)
+            except Unsupported as exc:  # fit(*args): nothing to bind statically
+                self.todo(orig, f"unsupported-{method}", str(exc))
+                return call
             bad = [k for k in bound if k not in supported and not (method == "evaluate" and k == "return_dict")]
             if bad:
                 self.todo(orig, f"unsupported-{method}", f"{method}({', '.join(bad)}=...) is not supported")

@@ -193,7 +193,11 @@ def zero_padding(ctx: LayerContext) -> cst.BaseExpression:
 
 
 def _dim(d) -> cst.BaseExpression:
-    return cst.Integer(str(d)) if isinstance(d, int) else d
+    if isinstance(d, int) and not isinstance(d, bool):
+        return cst.parse_expression(str(d))  # a negative size (a wrong argument) too
+    if not isinstance(d, cst.BaseExpression):  # True, 2.5: a wrong-typed argument
+        raise Unsupported(f"{d!r} is not a size")
+    return d
 
 
 ARG_HOOKS: dict[str, Callable[[LayerContext], list[tuple[str, cst.BaseExpression]]]] = {

@@ -107,7 +107,8 @@ def map_args(rule: Mapping, ctx: LayerContext, positional: int) -> tuple[list, i
             dim = ctx.in_shape[-1] if ctx.in_shape else None
             if dim is None:
                 raise Unsupported("lazy")
-            value: cst.BaseExpression = cst.Integer(str(dim)) if isinstance(dim, int) else dim
+            value: cst.BaseExpression = cst.parse_expression(str(dim)) if (
+                isinstance(dim, int) and not isinstance(dim, bool)) else dim  # also negative
         elif spec.source.startswith("="):
             value = cst.parse_expression(spec.source[1:])
         else:
@@ -164,7 +165,7 @@ class SequentialBuilder:
                 raise Unsupported(f"activation `{code(node)}` is not a known Keras activation") from None
         if value is None:
             return "", ""
-        if value not in self.rules.activations:
+        if not isinstance(value, str) or value not in self.rules.activations:
             raise Unsupported(f"activation {value!r} has no rule")
         return value, self.rules.activations[value]
 
@@ -259,17 +260,17 @@ class SequentialBuilder:
                     values[arg_name] = self.constants.get(node.value, node) if isinstance(node, cst.Name) else node
             try:
                 modules = self._modules(rule, ctx, folded, act_module)
-            except Unsupported as exc:
+            except (Unsupported, ValueError, TypeError) as exc:  # also wrong-typed arguments
                 raise LayerError(f"{keras_class}: {exc}", call) from None
             try:
                 out_shape = SHAPES[rule.shape](shape, values) if shape is not None else None
             except (ValueError, TypeError, KeyError, IndexError, AttributeError):
                 out_shape = None  # AttributeError: a float where a size belongs
+            out_shape = ctx.out_shape if ctx.out_shape is not None else out_shape
             if out_shape is not None and not all(
                     d is None or (isinstance(d, int) and not isinstance(d, bool))
                     or isinstance(d, cst.BaseExpression) for d in out_shape):
                 out_shape = None  # units=[3], a float...: a wrong-typed argument, size unknown
-            out_shape = ctx.out_shape if ctx.out_shape is not None else out_shape
             warnings.extend((rule_id, message, call) for rule_id, message in ctx.warnings)
             module, weight_prefix = modules
             comment = f"{folded} folded into the loss; predict() applies it" if folded else None

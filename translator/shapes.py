@@ -28,10 +28,12 @@ def literal(node: cst.BaseExpression):
 
 
 def as_node(dim: Dim) -> cst.BaseExpression:
-    if isinstance(dim, int):
+    if isinstance(dim, int) and not isinstance(dim, bool):
         return cst.Integer(str(dim)) if dim >= 0 else cst.parse_expression(str(dim))
     if dim is None:
         raise ValueError("unknown dimension")
+    if not isinstance(dim, cst.BaseExpression):  # True, 2.5, [3]: a wrong-typed argument
+        raise ValueError(f"not a size: {dim!r}")  # noqa: TRY004 - callers catch ValueError
     return dim
 
 

@@ -258,13 +258,14 @@ def _judge(keras_meta, keras_arrays, keras_side, torch_meta, torch_arrays, torch
     common = {"keras_run": keras_side, "torch_run": torch_side, "model": description,
               "options": options, "seconds": seconds}
     captured = torch_meta is not None and "load" in torch_meta and torch_meta["load"]
+    sides = {k: v for k, v in common.items() if k != "options"}  # error_result takes options
     if not captured:
         what = torch_side.message or torch_side.status
         return error_result(f"the PyTorch script could not be checked: {what}", options, notes,
-                            **common)
+                            **sides)
     if torch_meta.get("status") == "capture-error":
         return error_result(f"parity could not capture the PyTorch model: {torch_meta['message']}",
-                            options, notes, **common)
+                            options, notes, **sides)
     load = torch_meta["load"]
     links = _resolve_links(plan, load)
     by_name = load.get("mode") == "by-name"

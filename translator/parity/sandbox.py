@@ -19,6 +19,9 @@ from pathlib import Path
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_MEMORY_MB = 8192  # TensorFlow alone maps about 2.5 GiB of address space on import
 DEFAULT_OUTPUT_BYTES = 256 * 1024  # kept per stream: the first half and the last half
+DEFAULT_MAX_PROCESSES = 64
+SCRATCH_PREFIX = "keras2torch-"
+GUARD = Path(__file__).with_name("guard.py")
 
 # Never copied: version control, caches and environments are not part of what a script reads.
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".venv", "venv", ".tox", ".nox",
@@ -30,18 +33,6 @@ LARGE_FILE_BYTES = 16 * 1024 * 1024
 COPY_BUDGET_BYTES = 128 * 1024 * 1024
 LARGE_DIR_ENTRIES = 2000
 
-# Runs first in the child: caps the address space, then replaces itself with the real command,
-# so the limit holds for the script without a preexec_fn (unsafe while the parent has threads).
-_BOOTSTRAP = (
-    "import os, resource, sys\n"
-    "limit = int(sys.argv[1])\n"
-    "if limit > 0:\n"
-    "    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))\n"
-    "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"
-    "os.execvp(sys.argv[2], sys.argv[2:])\n"
-)
-
-
 @dataclass(frozen=True)
 class Limits:
     """What a script may use: wall-clock seconds, address space and output kept."""
@@ -49,6 +40,7 @@ class Limits:
     timeout_s: float = DEFAULT_TIMEOUT_S
     memory_mb: int = DEFAULT_MEMORY_MB  # 0: no cap
     output_bytes: int = DEFAULT_OUTPUT_BYTES
+    max_processes: int = DEFAULT_MAX_PROCESSES  # new processes the script may start, in all
 
 
 @dataclass(frozen=True)
@@ -202,13 +194,35 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def scratch_root(cwd: Path) -> Path:
+    """Where a run may write: the whole scratch folder when cwd is inside one, else cwd."""
+    cwd = Path(cwd).resolve()
+    return cwd.parent if cwd.parent.name.startswith(SCRATCH_PREFIX) else cwd
+
+
+def confined_env(root: Path) -> dict[str, str]:
+    """Temporary files and the caches libraries write on import go inside the scratch folder."""
+    places = {"TMPDIR": "tmp", "KERAS_HOME": "keras_home", "MPLCONFIGDIR": "matplotlib",
+              "XDG_CACHE_HOME": "cache"}
+    for sub in places.values():
+        (root / ".home" / sub).mkdir(parents=True, exist_ok=True)
+    return {var: str(root / ".home" / sub) for var, sub in places.items()}
+
+
 def start(argv: Sequence[str], cwd: Path, limits: Limits = Limits(),
           env: Mapping[str, str] | None = None) -> Running:
-    """Starts argv in its own session (so the whole group can be killed) under the memory cap."""
+    """Starts argv in its own session (so the whole group can be killed) under the caps.
+
+    A Python script or module runs under the guard (guard.py): writes outside the scratch folder
+    and more than `limits.max_processes` new processes are refused.
+    """
     limit_bytes = limits.memory_mb * 1024 * 1024 if limits.memory_mb else 0
-    command = [sys.executable, "-c", _BOOTSTRAP, str(limit_bytes), *argv]
+    root = scratch_root(cwd)
+    command = [sys.executable, str(GUARD), str(limit_bytes), str(root),
+               str(limits.max_processes), *argv]
     process = subprocess.Popen(
-        command, cwd=str(cwd), env=child_env(env), stdin=subprocess.DEVNULL,
+        command, cwd=str(cwd), env=child_env({**confined_env(root), **(env or {})}),
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
     )
     return Running(process, limits, time.monotonic(), _Capture(process.stdout, limits.output_bytes),
@@ -272,7 +286,7 @@ def _too_many_entries(path: Path) -> bool:
 
 
 @contextmanager
-def scratch_dir(prefix: str = "keras2torch-") -> Iterator[Path]:
+def scratch_dir(prefix: str = SCRATCH_PREFIX) -> Iterator[Path]:
     """A temporary folder that is removed afterwards, whatever happened inside."""
     path = Path(tempfile.mkdtemp(prefix=prefix))
     try:
