@@ -86,6 +86,7 @@ def test_an_internal_error_is_exit_3_with_the_rule_id(tmp_path, monkeypatch):
         code = cli.main(["translate", str(script)])
     assert code == 3
     assert "[internal-error]" in err.getvalue() and "KeyError" in err.getvalue()
+    assert " at " in err.getvalue() and ".py:" in err.getvalue()  # where, for the bug report
 
 
 def test_translation_does_not_run_the_script(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -374,7 +375,12 @@ def main(argv: list[str] | None = None) -> int:
         exc.show()
         return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - an internal error is reported, never shown as a traceback
-        click.echo(f"keras2torch: internal error [internal-error] {type(exc).__name__}: {exc} "
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if "translator" in f.filename]
+        where = ""
+        if frames:  # the innermost frame of ours: what a bug report needs beside the input
+            f = frames[-1]
+            where = f" at {Path(f.filename).parent.name}/{Path(f.filename).name}:{f.lineno} in {f.name}()"
+        click.echo(f"keras2torch: internal error [internal-error] {type(exc).__name__}: {exc}{where} "
                    "(please report this with the input)", err=True)
         return 3
     return 0
