@@ -55,6 +55,12 @@ def _merged(target: str) -> tuple[dict[str, cst.BaseStatement], dict[str, cst.Ba
     return defs, {**base_imports, **own_imports}
 
 
+@functools.cache
+def _uses(target: str, name: str) -> frozenset[str]:
+    """The names one support definition reads (computed once per process)."""
+    return frozenset(_names_in(_merged(target)[0][name]))
+
+
 def select(target: str, wanted: set[str]) -> tuple[list[cst.BaseStatement], set[str]]:
     """The support definitions for `wanted`, in template order, and the import names they need."""
     defs, imports = _merged(target)
@@ -65,10 +71,10 @@ def select(target: str, wanted: set[str]) -> tuple[list[cst.BaseStatement], set[
         if name in chosen:
             continue
         chosen.add(name)
-        todo.extend(n for n in _names_in(defs[name]) if n in defs and n not in chosen)
+        todo.extend(n for n in _uses(target, name) if n in defs and n not in chosen)
     needed: set[str] = set()
     for name in chosen:
-        needed |= {n for n in _names_in(defs[name]) if n in imports}
+        needed |= {n for n in _uses(target, name) if n in imports}
     return [stmt for name, stmt in defs.items() if name in chosen], needed
 
 
