@@ -234,3 +234,23 @@ def test_keras1_conv1d_and_rnn_input_shape_from_data() -> None:
     assert "KerasSimpleRNN(x.shape[1:][1], 8)" in result.code
     assert "keras_initializer(self.simple_rnn.weight_hh_l0, 'identity')" in result.code
     assert "nn.Conv1d(3, 4, kernel_size=3, stride=2)" in result.code
+
+
+def test_compound_statement_headers_are_translated_or_marked():
+    """`for x in [SGD(...)]:`, `if tf...:`, `elif`, `with`, `while` headers get the same treatment as
+    simple statements: translated where a rule exists, else marked and reported, never left bare."""
+    src = (
+        "import keras\nimport tensorflow as tf\nfrom keras.optimizers import SGD\n"
+        "model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1)])\n"
+        "for opt in ['adam', SGD(learning_rate=0.1)]:\n    model.compile(optimizer=opt, loss='mse')\n"
+        "if tf.test.is_gpu_available():\n    print('gpu')\nelif tf.executing_eagerly():\n    print('eager')\n"
+        "with tf.device('/cpu:0'):\n    print('cpu')\n"
+    )
+    out = translate_source(src, filename="s.py")
+    assert "for opt in ['adam', functools.partial(torch.optim.SGD, lr=0.1)]:" in out.code
+    assert "if torch.cuda.is_available():" in out.code
+    assert sorted(d.message for d in out.diagnostics) == [
+        "`tf.device` has no rule", "`tf.executing_eagerly` has no rule"]
+    marked = [ln.strip() for ln in out.code.splitlines() if "TODO(keras2torch)" in ln]
+    assert len(marked) == 2
+    compile(out.code, "s.py", "exec")

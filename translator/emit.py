@@ -466,6 +466,10 @@ class Analyzer(cst.CSTVisitor):
                 self.summaries.add(id(source))
 
 
+# arguments every Keras optimizer takes that no torch optimizer does: see with_keras_options
+OPTIMIZER_OPTIONS = ("decay", "clipnorm", "clipvalue", "global_clipnorm")
+
+
 class Translator(cst.CSTTransformer):
     """Second pass: rewrites blocks statement by statement, bottom-up."""
 
@@ -982,6 +986,11 @@ class Translator(cst.CSTTransformer):
         params = cst.parse_expression(f"{var}.parameters()")
         if isinstance(node, cst.Name) and node.value in self.an.optimizer_vars:
             return cst.Call(node, args=[cst.Arg(params)])
+        if isinstance(node, cst.Name) and node.value not in ("True", "False", "None"):
+            # decided at run time (a build function's parameter, say): a Keras name or our optimizer
+            self.support.add("keras_optimizer_from")
+            self.imports.add("torch")
+            return cst.Call(cst.Name("keras_optimizer_from"), args=[cst.Arg(node), cst.Arg(params)])
         try:
             value = literal(node)
             if isinstance(value, str) and value.lower() in self.rules.optimizers:
@@ -994,8 +1003,14 @@ class Translator(cst.CSTTransformer):
             return self._optimizer_call(self.rules.optimizers[key.rsplit(".", 1)[1]], node, params)
         raise Unsupported(f"optimizer `{code(node)}` has no rule")
 
-    def _optimizer_call(self, rule, call: cst.Call, params: cst.BaseExpression | None) -> cst.BaseExpression:
+    def _optimizer_call(self, rule, call: cst.Call, params: cst.BaseExpression | None,
+                        origin: cst.CSTNode | None = None) -> cst.BaseExpression:
         args = bind(call, rule.signature, dict(rule.renames), self.rules.keywords)
+        options = {k: args.pop(k) for k in OPTIMIZER_OPTIONS if k in args}
+        if "decay" in options:
+            self.diag(origin or call, NOTE, "optimizer-decay",
+                      f"Keras 3 ignores {rule.keras}(decay=...); the translation applies it as Keras 2 did,"
+                      " lr / (1 + decay * step) before each step")
         for k in args:
             if k not in dict(rule.signature) and k != "name":
                 raise Unsupported(f"{rule.keras}({k}=...) is not supported")
@@ -1005,13 +1020,19 @@ class Translator(cst.CSTTransformer):
         pairs, _ = map_args(rule, ctx, 0)
         self.imports.add("torch")
         self.stats = self.stats + Stats(calls=1)
-        if params is None:
-            self.imports.add("functools")
-            head = [cst.Arg(cst.parse_expression(rule.torch))]
+        torch_class = cst.parse_expression(rule.torch)
+        if options:  # clipping and Keras 2's decay run in a hook before each step
+            self.support.add("with_keras_options")
+            pairs = list(pairs) + list(options.items())
+            func, lead = cst.Name("with_keras_options"), [torch_class]
         else:
-            head = [cst.Arg(params)]
-        func = "functools.partial" if params is None else rule.torch
-        return cst.Call(cst.parse_expression(func), args=head + [
+            func, lead = torch_class, []
+        if params is None:  # an optimizer made before its model: a function of the parameters
+            self.imports.add("functools")
+            func, lead = cst.parse_expression("functools.partial"), [func, *lead]
+        else:
+            lead.append(params)
+        return cst.Call(func, args=[cst.Arg(v) for v in lead] + [
             cst.Arg(v, keyword=cst.Name(k), equal=_eq()) for k, v in pairs])
 
     def _metrics_expr(self, node: cst.BaseExpression) -> cst.BaseExpression:
@@ -1158,7 +1179,32 @@ class Translator(cst.CSTTransformer):
         return lines
 
     # -- expressions -------------------------------------------------------------------------
+    def _finish_header(self, stmt: cst.BaseCompoundStatement) -> cst.BaseStatement:
+        """A compound statement's own expressions (`for x in ...:`, `if ...:`, `while ...:`,
+        `with ...:`, elif tests); its blocks were finished statement by statement."""
+        if isinstance(stmt, cst.If) and isinstance(stmt.orelse, cst.If):
+            stmt = stmt.with_changes(orelse=self._finish_header(stmt.orelse))
+        fields = {cst.For: "iter", cst.While: "test", cst.If: "test", cst.With: "items"}
+        name = next((f for kind, f in fields.items() if isinstance(stmt, kind)), None)
+        if name is None:
+            return stmt
+        part = getattr(stmt, name)
+        parts = list(part) if isinstance(part, Sequence) else [part]
+        if any(self._failed_var(n) for p in parts for n in _names_used(p) & self.an.model_vars):
+            return stmt
+        rewriter = CallRewriter(self)
+        done = [p.visit(rewriter) for p in parts]
+        stmt = stmt.with_changes(**{name: done if isinstance(part, Sequence) else done[0]})
+        left = [n for p in done for n in _framework_refs(p, self.names)
+                if not (isinstance(n, cst.Name) and n.value in self.support)]
+        for node in left:
+            self.diag(node, TODO, "untranslated", f"`{code(node)}` has no rule")
+        reasons = rewriter.reasons + [f"`{code(n)}` has no PyTorch translation yet" for n in left]
+        return self._mark(stmt, reasons[0]) if reasons else stmt
+
     def _finish_statement(self, stmt: cst.BaseStatement) -> cst.BaseStatement:
+        if isinstance(stmt, (cst.For, cst.While, cst.If, cst.With)):
+            return self._finish_header(stmt)
         if isinstance(stmt, cst.SimpleStatementLine):
             if isinstance(stmt.body[0], (cst.Import, cst.ImportFrom)):
                 return stmt
@@ -1221,7 +1267,7 @@ class CallRewriter(cst.CSTTransformer):
             return self._to_categorical(original_node, updated_node)
         if key.startswith("keras.optimizers.") and name in t.rules.optimizers:
             try:
-                return t._optimizer_call(t.rules.optimizers[name], updated_node, None)
+                return t._optimizer_call(t.rules.optimizers[name], updated_node, None, original_node)
             except Unsupported as exc:
                 self.todo(original_node, "unsupported-optimizer", str(exc))
         return updated_node

@@ -30,15 +30,18 @@ def optimizer_factory(opt: cst.BaseExpression, var: str, imports: set[str]) -> c
     """The PyTorch target's `torch.optim.X(model.parameters(), ...)` as a function of the parameters.
 
     `opt(model.parameters())` (a user's optimizer variable, already a partial) becomes `opt`;
-    `torch.optim.X(model.parameters(), k=v)` becomes `functools.partial(torch.optim.X, k=v)`.
+    `torch.optim.X(model.parameters(), k=v)` becomes `functools.partial(torch.optim.X, k=v)`, and
+    `with_keras_options(torch.optim.X, model.parameters(), k=v)` becomes
+    `functools.partial(with_keras_options, torch.optim.X, k=v)`: the parameters are the last
+    positional argument.
     """
     if not isinstance(opt, cst.Call) or not opt.args:
         return opt
-    first = opt.args[0].value
-    params = cst.Module([]).code_for_node(first)
-    if params != f"{var}.parameters()":
+    at = [i for i, a in enumerate(opt.args)
+          if a.keyword is None and cst.Module([]).code_for_node(a.value) == f"{var}.parameters()"]
+    if len(at) != 1 or any(a.keyword is None for a in opt.args[at[0] + 1:]):
         return opt
-    rest = list(opt.args[1:])
+    rest = [a for i, a in enumerate(opt.args) if i != at[0]]
     if not rest:
         return opt.func
     imports.add("functools")

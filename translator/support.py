@@ -10,6 +10,17 @@ import libcst as cst
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
+def _defined_name(stmt: cst.BaseStatement) -> str | None:
+    """The name a template statement defines: a function, a class or a module-level constant."""
+    if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+        return stmt.name.value
+    if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
+        targets = stmt.body[0].targets
+        if len(targets) == 1 and isinstance(targets[0].target, cst.Name):
+            return targets[0].target.value
+    return None
+
+
 @functools.cache
 def _definitions(target: str) -> tuple[dict[str, cst.BaseStatement], dict[str, cst.BaseStatement]]:
     defs: dict[str, cst.BaseStatement] = {}
@@ -19,10 +30,11 @@ def _definitions(target: str) -> tuple[dict[str, cst.BaseStatement], dict[str, c
     for path in sorted(TEMPLATES.glob(f"{target}_support*.py"), key=lambda p: (len(p.stem), p.stem)):
         body.extend(cst.parse_module(path.read_text(encoding="utf-8")).body)
     for stmt in body:
-        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
-            if stmt.name.value in defs:
-                raise ValueError(f"support definition {stmt.name.value} is defined twice")
-            defs[stmt.name.value] = stmt
+        name = _defined_name(stmt)
+        if name is not None:
+            if name in defs:
+                raise ValueError(f"support definition {name} is defined twice")
+            defs[name] = stmt
         elif isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], (cst.Import, cst.ImportFrom)):
             imp = stmt.body[0]
             for alias in imp.names:  # type: ignore[union-attr]

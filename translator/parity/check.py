@@ -553,7 +553,13 @@ def _optimizer_figures(keras_meta, torch_meta) -> list[TrainFigure]:
                                            f"torch.optim.{torch_opt['class']} adds wd * w to the "
                                            f"gradient unless {rules.decoupled_flag}=True")))
     for key, inactive in rules.keras_only.items():
-        if key in config and repr(config[key]) != inactive:
+        groups = torch_opt["groups"]
+        if key in config and groups and all(key in g for g in groups):  # with_keras_options keeps them
+            same = all(float32_equal(config[key], g[key]) or (repr(config[key]) == inactive and not g[key])
+                       for g in groups)
+            figures.append(TrainFigure(key, "hyperparameter", OK if same else FAILED,
+                                       repr(config[key]), repr(groups[0][key])))
+        elif key in config and repr(config[key]) != inactive:
             figures.append(TrainFigure(key, "hyperparameter", UNCHECKED, repr(config[key]), "-",
                                        message=f"Keras {key}={config[key]!r} has no torch.optim "
                                                "counterpart; only the updated weights show it"))

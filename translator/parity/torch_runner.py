@@ -343,7 +343,7 @@ class Session:
             try:
                 for key, value in self.model.state_dict().items():
                     if value.is_floating_point():
-                        self.arrays[f"s/{key}"] = value.detach().cpu().numpy()
+                        self.arrays[f"s/{key}"] = value.detach().cpu().numpy().copy()
             except Exception as exc:  # noqa: BLE001 - reported in the results, never raised into the script
                 self.fail_internally(exc)
             self.finish()
@@ -351,7 +351,7 @@ class Session:
     def record_first_step(self, optimizer) -> None:
         for key, p in self.model.named_parameters():
             if p.grad is not None:
-                self.arrays[f"g/{key}"] = p.grad.detach().cpu().numpy()
+                self.arrays[f"g/{key}"] = p.grad.detach().cpu().numpy().copy()  # the step may change grads in place
         groups = optimizer_groups(optimizer)
         held = {id(p) for g in groups for p in g["params"]}
         self.meta["optimizer"] = {
