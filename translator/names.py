@@ -8,7 +8,7 @@ import libcst as cst
 
 from .rules import RuleSet
 
-FRAMEWORK_ROOTS = ("keras", "tensorflow", "tf_keras", "keras_core", "keras_preprocessing")
+FRAMEWORK_ROOTS = ("keras", "tensorflow", "tf_keras", "keras_core", "keras_preprocessing", "scikeras")
 
 
 def dotted(node: cst.BaseExpression) -> str | None:
