@@ -1375,12 +1375,26 @@ class CallRewriter(cst.CSTTransformer):
         return call
 
     def _callback(self, rule, orig: cst.Call, call: cst.Call) -> cst.BaseExpression:
+        """A Keras callback becomes its support class, called with the same arguments. `renames`
+        maps a Keras 1/2 keyword to the one the support class takes (itself when it keeps its
+        name); an `ignore` argument only changes what Keras logs: it is passed on, and a NOTE says
+        that the translation does not write it; `unsupported` ones leave the call as a TODO."""
         t = self.t
-        bound = bind(call, rule.signature, {}, t.rules.keywords)
-        bad = [k for k in bound if k not in dict(rule.signature) or k in rule.unsupported]
+        renames = dict(rule.renames)
+        try:
+            bound = bind(call, rule.signature, renames, t.rules.keywords)
+        except LayerError as exc:
+            self.todo(orig, "unsupported-callback", f"{rule.keras}: {exc}")
+            return call
+        known = {*dict(rule.signature), *renames.values(), *rule.ignore}
+        bad = [k for k in bound if k not in known or k in rule.unsupported]
         if bad:
             self.todo(orig, "unsupported-callback", f"{rule.keras}({', '.join(bad)}=...) is not supported")
             return call
+        noted = [k for k in rule.ignore if k in bound and code(bound[k]) not in ("False", "0", "None")]
+        if noted:
+            t.diag(orig, NOTE, "callback-logging",
+                   f"{rule.keras}({', '.join(noted)}=...) only adds to what Keras logs; the translation does not write it")
         t.support.add(rule.torch)
         t.stats = t.stats + Stats(calls=1)
         args = []
@@ -1388,6 +1402,10 @@ class CallRewriter(cst.CSTTransformer):
             is_path = (arg.keyword and arg.keyword.value == "filepath") or (arg.keyword is None and not args)
             if is_path and rule.id == "model_checkpoint":
                 arg = arg.with_changes(value=_pt_path(arg.value))
+            if arg.keyword is not None:
+                name = renames.get(arg.keyword.value, t.rules.keywords.get(arg.keyword.value, arg.keyword.value))
+                if name != arg.keyword.value:
+                    arg = arg.with_changes(keyword=cst.Name(name))
             args.append(arg)
         return call.with_changes(func=cst.Name(rule.torch), args=args)
 

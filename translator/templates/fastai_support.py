@@ -10,7 +10,7 @@ import types
 
 import numpy as np
 import torch
-from fastai.callback.core import Callback, CancelFitException
+from fastai.callback.core import Callback, CancelFitException, CancelTrainException
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.tracker import EarlyStoppingCallback, TrackerCallback
 from fastai.callback.tracker import ReduceLROnPlateau as ReduceLROnPlateauCallback
@@ -95,25 +95,61 @@ def keras_comparison(mode, monitor):
     return np.less
 
 
+class KerasModelView:
+    """What a Keras-style callback (the PyTorch target's, such as CSVLogger or TerminateOnNaN) sees
+    of a fastai Learner: the model, with the torch optimizer and a stop_training flag beside it."""
+
+    def __init__(self, learn):
+        self.learn, self.optimizer, self.stop_training = learn, learn.opt.opt, False
+
+    def __getattr__(self, name):
+        return getattr(self.learn.model, name)
+
+
 class KerasLogger(Callback):
     """Makes the Recorder log what Keras logs, prints Keras' epoch lines and keeps the History.
 
     fastai's Recorder reports a smoothed training loss; Keras reports the mean over the epoch's
     samples, so that value replaces it before any tracker callback reads it.
+
+    It also runs the Keras-style callbacks (those that are not fastai Callbacks) as the PyTorch
+    target's `fit` does: on_train_begin, on_epoch_begin, on_batch_begin / on_batch_end on training
+    batches (the logs hold the running mean loss), on_epoch_end with Keras' logs (before they go to
+    the History, so that what a callback adds, such as `learning_rate`, is kept) and on_train_end.
+    A callback that sets stop_training ends the epoch's training there; validation still runs and
+    the fit stops after the epoch, as in Keras.
     """
 
     order = 55  # after the Recorder (50), before the tracker callbacks (60 and up)
 
-    def __init__(self, verbose, epochs, initial_epoch, history):
+    def __init__(self, verbose, epochs, initial_epoch, history, callbacks=()):
         self.verbose, self.epochs, self.initial_epoch, self.history = verbose, epochs, initial_epoch, history
+        self.keras_callbacks, self.view = list(callbacks), None
+
+    def keras_hook(self, name, *args):
+        for callback in self.keras_callbacks:
+            if hasattr(callback, name):
+                getattr(callback, name)(*args)
+
+    def before_fit(self):
+        self.view = KerasModelView(self.learn)
+        self.keras_hook("on_train_begin")
 
     def before_epoch(self):
         self.start, self.total, self.count = time.perf_counter(), 0.0, 0
+        self.keras_hook("on_epoch_begin", self.view, self.initial_epoch + self.epoch)
+
+    def before_batch(self):
+        if self.training:
+            self.keras_hook("on_batch_begin", self.view, self.iter)
 
     def after_batch(self):
         if self.training:
             self.total += float(self.learn.loss.detach()) * len(self.yb[0])
             self.count += len(self.yb[0])
+            self.keras_hook("on_batch_end", self.view, self.iter, {"loss": self.total / self.count})
+            if self.view.stop_training:
+                raise CancelTrainException()
 
     def after_epoch(self):
         values = self.recorder.values[-1]
@@ -125,6 +161,8 @@ class KerasLogger(Callback):
         if any(getattr(cb, "logs_learning_rate", False) for cb in self.learn.cbs):
             logs["learning_rate"] = self.opt.hypers[-1]["lr"]
         epoch = self.initial_epoch + self.epoch
+        for callback in self.keras_callbacks:
+            callback.on_epoch_end(self.view, epoch, logs)
         self.history.epoch.append(epoch)
         for name, value in logs.items():
             self.history.history.setdefault(name, []).append(value)
@@ -132,6 +170,11 @@ class KerasLogger(Callback):
             if self.epochs > 1:
                 print(f"Epoch {epoch + 1}/{self.epochs}")
             log_epoch(self.verbose, len(self.dls.train), time.perf_counter() - self.start, logs)
+        if self.view.stop_training:
+            raise CancelFitException()
+
+    def after_fit(self):
+        self.keras_hook("on_train_end", self.view)
 
 
 def quiet(learn):
@@ -151,10 +194,15 @@ def fit(learn, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None,
     if learn.opt is None:
         learn.create_opt()
     history = types.SimpleNamespace(history={}, epoch=[])
-    logger = KerasLogger(1 if verbose == "auto" else verbose, epochs, initial_epoch, history)
+    keras_callbacks = [c for c in callbacks or [] if not isinstance(c, Callback)]
+    for callback in keras_callbacks:
+        if hasattr(callback, "restore"):  # BackupAndRestore: resume where an interrupted run stopped
+            initial_epoch = callback.restore(KerasModelView(learn), initial_epoch)
+    logger = KerasLogger(1 if verbose == "auto" else verbose, epochs, initial_epoch, history, keras_callbacks)
     with learn.no_logging():
         # the optimizer's own rate, so a rate lowered by ReduceLROnPlateau carries on as in Keras
-        learn.fit(epochs - initial_epoch, lr=learn.opt.hypers[-1]["lr"], cbs=[logger, *(callbacks or [])])
+        learn.fit(epochs - initial_epoch, lr=learn.opt.hypers[-1]["lr"],
+                  cbs=[logger, *(c for c in callbacks or [] if isinstance(c, Callback))])
     return history
 
 
@@ -224,30 +272,6 @@ class EarlyStopping(EarlyStoppingCallback):
             if self.verbose:
                 print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
             self.learn.model.load_state_dict(self.best_state)
-
-
-class ModelCheckpoint(TrackerCallback):
-    """Keras' ModelCheckpoint as a fastai tracker: saves the state dict to Keras' path.
-
-    Unlike fastai's SaveModelCallback it writes where Keras writes and restores nothing at the end.
-    """
-
-    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
-                 save_weights_only=False, mode="auto"):
-        super().__init__(monitor=keras_monitor(monitor), comp=keras_comparison(mode, monitor))
-        self.filepath, self.verbose, self.save_best_only = filepath, verbose, save_best_only
-
-    def after_epoch(self):
-        if self.save_best_only:
-            if self.recorder.values[-1][self.idx] is None:
-                return
-            super().after_epoch()
-            if not self.new_best:
-                return
-        path = str(self.filepath).format(epoch=self.epoch + 1)
-        torch.save(self.learn.model.state_dict(), path)
-        if self.verbose:
-            print(f"Epoch {self.epoch + 1}: saving model to {path}")
 
 
 class ReduceLROnPlateau(ReduceLROnPlateauCallback):

@@ -60,14 +60,29 @@ def keras_output(model, out):
     return out if activation is None else activation(out)
 
 
-def run_epoch(model, x, y, batch_size, shuffle=False, train=False):
+def batch_logs(totals, seen, stateful):
+    """The logs Keras hands to a callback's on_batch_end: the means over the epoch so far."""
+    logs = {name: float(torch.tensor(float(total) / seen, dtype=torch.float32)) for name, total in totals.items()}
+    logs.update({name: metric.result() for name, metric in stateful.items()})
+    return dict(sorted(logs.items()))
+
+
+def run_epoch(model, x, y, batch_size, shuffle=False, train=False, callbacks=()):
     """One pass over (x, y); returns loss and metrics averaged over samples, as Keras logs them
-    (stateful metrics, such as AUC, accumulate over the pass and report once at its end)."""
+    (stateful metrics, such as AUC, accumulate over the pass and report once at its end).
+
+    In training, callbacks with on_batch_begin / on_batch_end hear of each batch (with the means
+    so far), and a callback that sets model.stop_training ends the pass after that batch."""
     stateful = {name: metric for name, metric in model.metrics.items() if hasattr(metric, "update")}
     for metric in stateful.values():
         metric.reset()
     totals = dict.fromkeys(["loss", *getattr(model.loss_fn, "names", ()), *model.metrics], 0.0)
-    for idx in batches(rows(x), batch_size, shuffle):
+    begin = [c for c in callbacks if hasattr(c, "on_batch_begin")] if train else []
+    end = [c for c in callbacks if hasattr(c, "on_batch_end")] if train else []
+    seen = 0
+    for step, idx in enumerate(batches(rows(x), batch_size, shuffle)):
+        for callback in begin:
+            callback.on_batch_begin(model, step)
         xb, yb = take(x, idx), take(y, idx)
         out = model(*xb) if isinstance(xb, tuple) else model(xb)
         loss = model.loss_fn(out, yb)
@@ -85,10 +100,15 @@ def run_epoch(model, x, y, batch_size, shuffle=False, train=False):
                     metric.update(y_pred, yb)
                 else:
                     totals[name] += metric(y_pred, yb) * len(idx)
+        seen += len(idx)
+        if end:
+            logs = batch_logs(totals, seen, stateful)
+            for callback in end:
+                callback.on_batch_end(model, step, logs)
+        if train and getattr(model, "stop_training", False):
+            break
     # Keras reports float32 results: the mean is rounded to float32 as Keras' is
-    logs = {name: float(torch.tensor(float(total) / rows(x), dtype=torch.float32)) for name, total in totals.items()}
-    logs.update({name: metric.result() for name, metric in stateful.items()})
-    return dict(sorted(logs.items()))
+    return batch_logs(totals, max(seen, 1), stateful)
 
 
 class OutputLosses:
@@ -144,6 +164,8 @@ def fit(model, x, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=N
     for callback in callbacks:
         if hasattr(callback, "on_train_begin"):
             callback.on_train_begin()
+        if hasattr(callback, "restore"):  # BackupAndRestore: resume where an interrupted run stopped
+            initial_epoch = callback.restore(model, initial_epoch)
     for epoch in range(initial_epoch, epochs):
         if verbose and epochs > 1:
             print(f"Epoch {epoch + 1}/{epochs}")
@@ -152,7 +174,7 @@ def fit(model, x, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=N
             if hasattr(callback, "on_epoch_begin"):
                 callback.on_epoch_begin(model, epoch)
         model.train()
-        logs = run_epoch(model, x, y, batch_size, shuffle, train=True)
+        logs = run_epoch(model, x, y, batch_size, shuffle, train=True, callbacks=callbacks)
         if x_val is not None:
             model.eval()
             with torch.inference_mode():
@@ -340,24 +362,64 @@ class EarlyStopping:
 
 
 class ModelCheckpoint:
-    """Keras' ModelCheckpoint: saves the state dict after each epoch, or only the best."""
+    """Keras' ModelCheckpoint: saves the state dict after each epoch (every `period` epochs, Keras
+    2), every `save_freq` batches when that is a number, or only when `monitor` improves on the
+    best value so far (initially `initial_value_threshold`). The path may hold Keras' fields:
+    `{epoch}`, `{batch}` (with save_freq) and any log, such as `{val_loss:.2f}`. The file holds
+    the model's state dict whether or not save_weights_only is set."""
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
-                 save_weights_only=False, mode="auto"):
+                 save_weights_only=False, mode="auto", save_freq="epoch", initial_value_threshold=None,
+                 period=1):
+        if save_freq != "epoch" and not isinstance(save_freq, int):
+            raise ValueError(f"Unrecognized save_freq: {save_freq}. Expected save_freq are 'epoch' or integer values")
         self.filepath, self.monitor, self.verbose = filepath, monitor, verbose
-        self.save_best_only, self.mode, self.best = save_best_only, mode, None
+        self.save_best_only, self.mode, self.best = save_best_only, mode, initial_value_threshold
+        self.save_freq, self.period = save_freq, period
+        self.epochs_since_last_save, self.batches_since_last_save, self.epoch = 0, 0, 0
+
+    def on_epoch_begin(self, model, epoch):
+        self.epoch = epoch
+
+    def on_batch_end(self, model, batch, logs):
+        if self.save_freq == "epoch":
+            return
+        self.batches_since_last_save += 1
+        if self.batches_since_last_save >= self.save_freq:
+            self.batches_since_last_save = 0
+            self.save(model, self.epoch, logs, batch)
 
     def on_epoch_end(self, model, epoch, logs):
-        value = logs.get(self.monitor)
+        if self.save_freq != "epoch":
+            return
+        self.epochs_since_last_save += 1
+        if self.epochs_since_last_save >= self.period:
+            self.epochs_since_last_save = 0
+            self.save(model, epoch, logs)
+
+    def save(self, model, epoch, logs, batch=None):
+        import os
+
+        fields = dict(logs) if batch is None or "batch" in logs else {"batch": batch + 1, **logs}
+        path = str(self.filepath).format(epoch=epoch + 1, **fields)
         if self.save_best_only:
+            value = logs.get(self.monitor)
             metrics = getattr(model, "metrics", None)
             if value is None or not improved(self.mode, self.monitor, value, self.best, 0, metrics):
+                if value is not None and self.verbose:
+                    best = "None" if self.best is None else f"{self.best:.5f}"
+                    print(f"Epoch {epoch + 1}: {self.monitor} did not improve from {best}")
                 return
+            if self.verbose:
+                best = "None" if self.best is None else f"{self.best:.5f}"
+                print(f"Epoch {epoch + 1}: {self.monitor} improved from {best} to {value:.5f}, saving model to {path}")
             self.best = value
-        path = str(self.filepath).format(epoch=epoch + 1, **logs)
-        torch.save(model.state_dict(), path)
-        if self.verbose:
+        elif self.verbose:
             print(f"Epoch {epoch + 1}: saving model to {path}")
+        folder = os.path.dirname(path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        torch.save(model.state_dict(), path)
 
 
 class ReduceLROnPlateau:

@@ -151,18 +151,29 @@ def imdb_word_index(path="imdb_word_index.json"):
 class TensorBoard:
     """Keras' TensorBoard callback: each epoch's logs as scalars `epoch_<name>` in log_dir/train and
     log_dir/validation (with the learning rate, and weight histograms every `histogram_freq` epochs),
-    written by torch's SummaryWriter. Needs the tensorboard package; without it, training goes on
-    and nothing is written. The model graph (write_graph) is not written."""
+    written by torch's SummaryWriter. update_freq "batch" or N also writes the running logs as
+    `batch_<name>` every N training batches (counted over the whole fit, as Keras counts them), and
+    write_steps_per_second adds `epoch_steps_per_second` (and `batch_steps_per_second` with batch
+    logging). Needs the tensorboard package; without it, training goes on and nothing is written.
+
+    Not written (the translator notes each one given): the model graph (write_graph), weight images
+    (write_images), profiles (profile_batch), embeddings (embeddings_freq, embeddings_metadata) and
+    Keras 2's gradient histograms (write_grads, batch_size, embeddings_layer_names, embeddings_data).
+    None of them changes training."""
 
     def __init__(self, log_dir="logs", histogram_freq=0, write_graph=True, write_images=False,
                  write_steps_per_second=False, update_freq="epoch", profile_batch=0, embeddings_freq=0,
-                 embeddings_metadata=None):
+                 embeddings_metadata=None, write_grads=False, batch_size=32, embeddings_layer_names=None,
+                 embeddings_data=None):
         self.log_dir, self.histogram_freq = str(log_dir), histogram_freq
         self.write_steps_per_second, self.writers = write_steps_per_second, {}
+        self.update_freq = 1 if update_freq == "batch" else update_freq
+        self.step, self.epoch_start, self.epoch_steps, self.batch_start = 0, 0.0, 0, 0.0
 
     def on_train_begin(self):
         import os
 
+        self.step = 0
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
@@ -172,11 +183,38 @@ class TensorBoard:
             return
         self.writers = {part: SummaryWriter(os.path.join(self.log_dir, part)) for part in ("train", "validation")}
 
+    def on_epoch_begin(self, model, epoch):
+        import time
+
+        self.epoch_start, self.epoch_steps = time.perf_counter(), 0
+
+    def on_batch_begin(self, model, batch):
+        import time
+
+        self.step += 1
+        self.batch_start = time.perf_counter()
+
+    def on_batch_end(self, model, batch, logs):
+        import time
+
+        self.epoch_steps += 1
+        if not self.writers or self.update_freq == "epoch" or self.step % self.update_freq:
+            return
+        if self.write_steps_per_second:
+            seconds = max(time.perf_counter() - self.batch_start, 1e-9)
+            self.writers["train"].add_scalar("batch_steps_per_second", 1.0 / seconds, self.step)
+        for name, value in logs.items():
+            self.writers["train"].add_scalar(f"batch_{name}", value, self.step)
+
     def on_epoch_end(self, model, epoch, logs):
+        import time
+
         if not self.writers:
             return
         train = {k: v for k, v in logs.items() if not k.startswith("val_")}
         train.setdefault("learning_rate", model.optimizer.param_groups[0]["lr"])
+        if self.write_steps_per_second:
+            train["steps_per_second"] = self.epoch_steps / max(time.perf_counter() - self.epoch_start, 1e-9)
         for name, value in train.items():
             self.writers["train"].add_scalar(f"epoch_{name}", value, epoch)
         for name, value in logs.items():
