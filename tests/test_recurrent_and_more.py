@@ -37,9 +37,8 @@ def test_recurrent_dropout_is_a_warning_and_dropout_a_shared_mask() -> None:
 @pytest.mark.parametrize(("layer", "reason"), [
     ("layers.LSTM(4, return_state=True)", "return_state"),
     ("layers.LSTM(4, stateful=True)", "stateful"),
-    ("layers.LSTM(4, recurrent_activation='hard_sigmoid')", "activations"),
+    ("layers.LSTM(4, activation=lambda x: x)", "only a Keras activation"),
     ("layers.Bidirectional(layers.LSTM(4), merge_mode=None)", "merge_mode"),
-    ("layers.Bidirectional(layers.GRU(4, reset_after=False))", "reset_after"),
     ("layers.Normalization()", "adapt"),
     ("layers.Conv2DTranspose(4, 3, output_padding=1)", "output_padding"),
 ])

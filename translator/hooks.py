@@ -271,9 +271,43 @@ def _recurrent_weights(keras_class: str, suffixes: tuple[str, ...]) -> tuple:
     return tuple(out)
 
 
+#: Keras activations the step-by-step RNNs compute (KERAS_STEP_ACTIVATIONS in
+#: templates/torch_support_recurrent.py; a test keeps the two lists equal).
+STEP_ACTIVATIONS = frozenset({
+    "linear", "tanh", "sigmoid", "hard_sigmoid", "relu", "relu6", "leaky_relu", "elu", "selu", "celu",
+    "gelu", "silu", "swish", "hard_silu", "hard_swish", "mish", "softplus", "softsign", "exponential",
+    "log_sigmoid", "hard_tanh", "tanh_shrink", "soft_shrink", "hard_shrink", "sparse_sigmoid",
+    "squareplus", "sparse_plus", "softmax", "log_softmax"})
+#: TensorFlow's functions (tf.nn.*, tf.math.*) whose name differs from the Keras activation's.
+_TF_ACTIVATION_NAMES = {"exp": "exponential"}
+
+
+def _rnn_activation(ctx: LayerContext, keras_class: str, arg: str) -> str:
+    """An RNN's `activation`/`recurrent_activation` as a Keras activation name (None: "linear")."""
+    node = ctx.args[arg]
+    try:
+        value = literal(node)
+    except ValueError:
+        key = ctx.resolve(node) if ctx.resolve else None
+        module, _, name = key.rpartition(".") if key else ("", "", "")
+        if module == "keras.activations":
+            value = name
+        elif module in ("tensorflow.nn", "tensorflow.math"):
+            value = _TF_ACTIVATION_NAMES.get(name, name)
+        else:
+            source = cst.Module([]).code_for_node(node)[:40]
+            raise Unsupported(f"{keras_class}({arg}=`{source}`): only a Keras activation, by name or as "
+                              "keras.activations.*/tf.nn.*, can be translated") from None
+    if value is None:
+        return "linear"
+    if not isinstance(value, str) or value not in STEP_ACTIVATIONS:
+        raise Unsupported(f"{keras_class}({arg}={value!r}) is not an activation the translation knows")
+    return value
+
+
 def _recurrent(ctx: LayerContext, keras_class: str, merge_mode: str | None) -> cst.BaseExpression:
     cls, _, _ = RECURRENT[keras_class]
-    for name in ("return_state", "stateful", "go_backwards"):
+    for name in ("return_state", "stateful"):
         if not _is(ctx, name, False):
             where = " in a Sequential model (the layer returns a list)" if name == "return_state" else ""
             raise Unsupported(f"{keras_class}({name}=True){where} has no translation")
@@ -282,17 +316,19 @@ def _recurrent(ctx: LayerContext, keras_class: str, merge_mode: str | None) -> c
             raise Unsupported(f"{keras_class}({name}=...) is not supported yet")
     if ctx.in_shape is None or len(ctx.in_shape) != 2 or ctx.in_shape[-1] is None:
         raise Unsupported(f"{keras_class} needs a known (timesteps, features) input shape")
+    activation = _rnn_activation(ctx, keras_class, "activation")
+    gates = "sigmoid" if keras_class == "SimpleRNN" else _rnn_activation(ctx, keras_class, "recurrent_activation")
+    # torch's fused RNNs (faster) where they compute what Keras does; the step-by-step modules elsewhere
+    fused = (activation in ("tanh", "relu") if keras_class == "SimpleRNN"
+             else (activation, gates) == ("tanh", "sigmoid"))
+    fused = fused and not ctx.value("go_backwards") and (keras_class != "LSTM" or ctx.value("unit_forget_bias"))
+    if keras_class == "GRU" and not ctx.value("reset_after") and (merge_mode is not None or not ctx.value("use_bias")):
+        fused = False  # KerasGRUResetBefore is one direction with a bias
+    if not fused:
+        return _recurrent_steps(ctx, keras_class, merge_mode, activation, gates)
     args: list[cst.BaseExpression | tuple[str, cst.BaseExpression]] = [_dim(ctx.in_shape[-1]), ctx.args["units"]]
-    activation = ctx.value("activation")
-    if keras_class == "SimpleRNN":
-        if activation not in ("tanh", "relu"):
-            raise Unsupported(f"SimpleRNN(activation={activation!r}) has no fused torch RNN")
-        if activation == "relu":
-            args.append(("nonlinearity", expr("'relu'")))
-    elif activation != "tanh" or ctx.value("recurrent_activation") != "sigmoid":
-        raise Unsupported(f"{keras_class} with activations other than tanh/sigmoid has no fused torch RNN")
-    if keras_class == "LSTM" and not _is(ctx, "unit_forget_bias", True):
-        raise Unsupported("LSTM(unit_forget_bias=False) is not supported yet")
+    if activation == "relu":
+        args.append(("nonlinearity", expr("'relu'")))
     if not ctx.value("use_bias"):
         args.append(("bias", expr("False")))
     if not _is(ctx, "recurrent_dropout", 0.0) and not _is(ctx, "recurrent_dropout", 0):
@@ -312,14 +348,64 @@ def _recurrent(ctx: LayerContext, keras_class: str, merge_mode: str | None) -> c
             args.append(("merge_mode", expr(repr(merge_mode))))
     ctx.weights = _recurrent_weights(keras_class, suffixes)
     if keras_class == "GRU" and not ctx.value("reset_after"):
-        if merge_mode is not None or not ctx.value("use_bias"):
-            raise Unsupported("GRU(reset_after=False) is supported only alone and with a bias")
         cls = "KerasGRUResetBefore"  # torch's GRU resets after the recurrent product only
         args = [a for a in args if not (isinstance(a, tuple) and a[0] == "bias")]
         ctx.weights = (("kernel", "kernel", None, ()), ("recurrent_kernel", "recurrent_kernel", None, ()),
                        ("bias", "bias", None, ()))
     if not ctx.value("use_bias"):
         ctx.weights = tuple(w for w in ctx.weights if w[0] != "bias")
+    _recurrent_out_shape(ctx, merge_mode, sequences)
+    return _support_call(cls, args)
+
+
+def _recurrent_steps(ctx: LayerContext, keras_class: str, merge_mode: str | None, activation: str,
+                     gates: str) -> cst.BaseExpression:
+    """A step-by-step module (templates/torch_support_recurrent.py): any activations, weights in
+    Keras' layout under Keras' names, Keras' input and recurrent dropout inside the module."""
+    assert ctx.in_shape is not None
+    args: list[cst.BaseExpression | tuple[str, cst.BaseExpression]] = [_dim(ctx.in_shape[-1]), ctx.args["units"]]
+    if activation != "tanh":
+        args.append(("activation", expr(repr(activation))))
+    if gates != "sigmoid":
+        args.append(("recurrent_activation", expr(repr(gates))))
+    use_bias = ctx.value("use_bias")
+    if not use_bias:
+        args.append(("bias", expr("False")))
+    if keras_class == "LSTM" and not ctx.value("unit_forget_bias"):
+        args.append(("unit_forget_bias", expr("False")))
+    if keras_class == "GRU" and not ctx.value("reset_after"):
+        args.append(("reset_after", expr("False")))
+    sequences = ctx.value("return_sequences")
+    if sequences:
+        args.append(("return_sequences", expr("True")))
+    if ctx.value("go_backwards"):
+        args.append(("go_backwards", expr("True")))
+    for name in ("dropout", "recurrent_dropout"):
+        if not _is(ctx, name, 0.0):
+            args.append((name, ctx.args[name]))
+    for name in ("kernel_initializer", "recurrent_initializer"):
+        try:
+            init = initializer(ctx.args[name], ctx.resolve)[0]
+        except Unsupported:
+            continue  # the model builder reports it
+        if init.startswith(("he_", "lecun_")):
+            ctx.warnings.append(("initializer", (
+                f"{keras_class}({name}={init!r}): the step-by-step module holds Keras' layout, where "
+                "keras_initializer counts the fans the other way round (initial scale differs)")))
+    module = _support_call(f"Keras{keras_class}Steps", args)
+    names = ("kernel", "recurrent_kernel", "bias") if use_bias else ("kernel", "recurrent_kernel")
+    if merge_mode is None:
+        ctx.weights = tuple((n, n, None, ()) for n in names)
+    else:
+        ctx.weights = tuple((n, f"{d}.{n}", None, ()) for d in ("forward_layer", "backward_layer") for n in names)
+        wrapper: list = [module] if merge_mode == "concat" else [module, ("merge_mode", expr(repr(merge_mode)))]
+        module = _support_call("KerasBidirectionalSteps", wrapper)
+    _recurrent_out_shape(ctx, merge_mode, sequences)
+    return module
+
+
+def _recurrent_out_shape(ctx: LayerContext, merge_mode: str | None, sequences: bool) -> None:
+    assert ctx.in_shape is not None
     units = ctx.args["units"]
     try:
         size = literal(units)
@@ -327,7 +413,6 @@ def _recurrent(ctx: LayerContext, keras_class: str, merge_mode: str | None) -> c
     except ValueError:
         width = parse_template_expression("2 * {u}", u=units) if merge_mode == "concat" else units
     ctx.out_shape = (ctx.in_shape[0], width) if sequences else (width,)
-    return _support_call(cls, args)
 
 
 def _support_call(cls: str, args: list) -> cst.Call:
