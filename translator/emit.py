@@ -11,7 +11,7 @@ import libcst as cst
 from libcst.helpers import parse_template_expression
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from . import fastai_target, graph, subclass, support
+from . import fastai_target, flow, graph, subclass, support
 from .hooks import LayerContext, Unsupported
 from .ir import ModelInfo
 from .model import BASE_ARGS, LayerError, ModelBuild, SequentialBuilder, bind, map_args, snake_case
@@ -42,6 +42,11 @@ EVAL_GENERATOR_ARGS = ("generator", "steps", "callbacks", "max_queue_size", "wor
 # how many threads or processes load batches, and their queue (with Keras 1's names): no effect on results
 LOADER_ARGS = {"max_queue_size", "workers", "use_multiprocessing", "max_q_size", "nb_worker", "pickle_safe"}
 STEP_ARGS = {"steps_per_epoch", "validation_steps", "steps"}  # these need the loops over batches
+# functions that apply an activation to a tensor: `relu(x)` is the node `Activation('relu')(x)`
+ACTIVATION_FUNCTION_MODULES = {"keras.activations", "keras.backend", "keras.ops", "tensorflow.nn", "tensorflow",
+                               "tensorflow.math"}
+# functions that concatenate tensors, with their default axis (None: the axis must be given)
+CONCAT_FUNCTIONS = {"tensorflow.concat": None, "keras.ops.concatenate": 0, "keras.backend.concatenate": -1}
 SAVED_SUFFIX = re.compile(r"\.(keras|h5|hdf5)$")
 # Keras' weight-file methods: their signature, and the arguments allowed only at their Keras default
 WEIGHTS_METHODS = {
@@ -101,6 +106,9 @@ class Construction:
     graph: list[tuple[str, cst.BaseExpression]] = field(default_factory=list)  # (var, value) to remove
     returned: bool = False  # `return keras.Model(...)`: the function returns the new module
     dag: graph.Graph | None = None  # a functional graph that is not a single chain
+    frame: int = 0  # where it was created: the function nesting and the control blocks around it
+    blocks: int = 0
+    problem: tuple[cst.CSTNode, str] | None = None  # built under run-time control flow: left in Keras
 
 
 @dataclass
@@ -177,8 +185,23 @@ class Analyzer(cst.CSTVisitor):
         # the Functional API as a graph: (function, variable) -> node, and layer objects
         self.nodes: dict[tuple[str | None, str], graph.Node] = {}
         self.layer_objects: dict[tuple[str | None, str], cst.Call] = {}  # `shared = layers.Dense(8)`
+        self.layer_sources: dict[tuple[str | None, str], cst.BaseExpression] = {}  # `l = m.layers[-1]`
         self.classes: dict[str, subclass.CustomClass] = {}  # the script's keras.Model/Layer subclasses
         self.class_models: list[Construction] = []  # `model = MyModel(...)`: instances of those
+        # control flow (see flow.py): per function frame, the run-time blocks around the current
+        # statement as (reason, the graph variables bound before the block); None for other blocks
+        self.flow: list[list[tuple[str, frozenset] | None]] = [[]]
+        self.poisoned: dict[tuple[str | None, str], str] = {}  # graph variables rebound at run time
+        self.poison_seen: list[str] = []
+        self.origins: dict[int, cst.BaseExpression] = {}  # id(an unrolled or inlined copy) -> source
+        self.sequences: dict[str, list] = {}  # module-level names bound once to a literal list
+        self.inlining: list[str] = []  # helper functions being inlined, innermost last
+        self.inline_returns: list[list[graph.Node | None]] = []
+        self.inline_sites: dict[str, list[graph.Node]] = {}  # helper -> the node each call gave
+        self.name_reads: Counter = Counter()
+        self.known: dict[int, graph.Node] = {}  # every graph node made, by id
+        self.unrolled: set[int] = set()  # the loops read once per iteration
+        self.scopes = 0
 
     def visit_Import(self, node: cst.Import) -> None:
         self.names.bind_import(node)
@@ -189,14 +212,124 @@ class Analyzer(cst.CSTVisitor):
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self.functions.append(node.name.value)
         self.function_nodes[node.name.value] = node
+        self.flow.append([])
 
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
         self.functions.pop()
+        self.flow.pop()
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.name_reads[node.value] += 1
+
+    # -- control flow around model building (flow.py) ---------------------------------------
+    def _builds(self, block: cst.CSTNode) -> bool:
+        """Whether a block adds layers to a model or rebinds a graph variable made before it."""
+        function = self.functions[-1] if self.functions else None
+        found = False
+        an = self
+
+        class Finder(cst.CSTVisitor):
+            def visit_Call(self, node: cst.Call) -> None:
+                nonlocal found
+                f = node.func
+                if isinstance(f, cst.Attribute) and f.attr.value == "add" and isinstance(f.value, cst.Name) \
+                        and f.value.value in an.var_sources:
+                    found = True
+
+            def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+                nonlocal found
+                if isinstance(node.target, cst.Name) and (function, node.target.value) in an.nodes:
+                    found = True
+
+            def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+                return False
+
+        block.visit(Finder())
+        return found
+
+    def _enter(self, node: cst.CSTNode, block: cst.CSTNode, reason: str) -> None:
+        if self._builds(block):
+            function = self.functions[-1] if self.functions else None
+            before = frozenset(k for k in self.nodes if k[0] == function)
+            self.flow[-1].append((reason, before))
+        else:
+            self.flow[-1].append(None)
+
+    def _runtime_reason(self, since: int = 0) -> str | None:
+        return next((b[0] for b in self.flow[-1][since:] if b is not None), None)
+
+    def _remember_copy(self, copy: cst.CSTNode, original: cst.CSTNode) -> None:
+        """Maps the assigned values of a copied block to the source's (to remove the source's statements)."""
+        pairs = zip(flow.simple_statements(copy) or [], flow.simple_statements(original) or [], strict=False)
+        for c, o in pairs:
+            if isinstance(c, cst.Assign) and isinstance(o, cst.Assign):
+                self.origins[id(c.value)] = self.origins.get(id(o.value), o.value)
+
+    def visit_For(self, node: cst.For) -> bool:
+        for name in _target_names(node.target):
+            self.events.append(("assign", name))
+        if not self._builds(node.body):
+            self.flow[-1].append(None)
+            return True
+        bindings = flow.loop_bindings(node, {**self.constants, **self.sequences})
+        body = flow.simple_statements(node.body)
+        if bindings is not None and body is not None and all(
+                isinstance(s, (cst.Expr, cst.Pass)) or isinstance(s, cst.Assign) and self._graph_like(s.value)
+                for s in body):
+            for mapping in bindings:  # unrolled: the body once per value of the loop variable
+                copy = flow.substitute(node.body, mapping)
+                self._remember_copy(copy, node.body)
+                copy.visit(self)
+            self.unrolled.add(id(node))
+            self.flow[-1].append(None)
+            return False
+        self._enter(node, node.body, "a loop whose iterations are known only at run time"
+                    if bindings is None else "a loop that does more than build the model")
+        return True
+
+    def _graph_like(self, value: cst.BaseExpression) -> bool:
+        """Whether an expression computes a graph tensor (a loop that also updates other variables,
+        `filters *= 2`, cannot be unrolled by substituting the loop variable alone)."""
+        function = self.functions[-1] if self.functions else None
+        if isinstance(value, cst.Name):
+            return (function, value.value) in self.nodes
+        if isinstance(value, cst.BinaryOperation):
+            return self._graph_like(value.left) or self._graph_like(value.right)
+        if not isinstance(value, cst.Call):
+            return False
+        if isinstance(value.func, cst.Call):
+            return True
+        if isinstance(value.func, cst.Name) and ((function, value.func.value) in self.layer_objects
+                                                 or value.func.value in self.var_sources
+                                                 or value.func.value in self.function_nodes):
+            return True
+        key = self.names.resolve(value.func) or ""
+        return key in CONCAT_FUNCTIONS or key.rpartition(".")[0] in ACTIVATION_FUNCTION_MODULES \
+            or key.startswith("keras.layers.")
+
+    def leave_For(self, node: cst.For) -> None:
+        self.flow[-1].pop()
+
+    def visit_While(self, node: cst.While) -> None:
+        self._enter(node, node.body, "a `while` loop")
+
+    def leave_While(self, node: cst.While) -> None:
+        self.flow[-1].pop()
+
+    def visit_If(self, node: cst.If) -> None:
+        self._enter(node, node, "a condition known only at run time")
+
+    def leave_If(self, node: cst.If) -> None:
+        self.flow[-1].pop()
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         subclass.record_class(self, node)
 
     def visit_Return(self, node: cst.Return) -> None:
+        if self.inlining and self.functions and self.functions[-1] == self.inlining[-1]:
+            if node.value is not None:
+                self.inline_returns[-1].append(self._node("", node.value))
+            return
         if self.functions and isinstance(node.value, cst.Name) and node.value.value in self.var_sources:
             self.model_functions[self.functions[-1]] = self.var_sources[node.value.value]
         elif self.functions and subclass.model_class_of(self, node.value) is not None:  # `return MyModel()`
@@ -215,10 +348,6 @@ class Analyzer(cst.CSTVisitor):
             self.events.append(("assign", name))
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        for name in _target_names(node.target):
-            self.events.append(("assign", name))
-
-    def visit_For(self, node: cst.For) -> None:
         for name in _target_names(node.target):
             self.events.append(("assign", name))
 
@@ -267,18 +396,46 @@ class Analyzer(cst.CSTVisitor):
                 self.constants[var] = constant
             else:
                 self.constants.pop(var, None)
+            if var not in self.assigned and isinstance(constant, list) and constant and all(
+                    isinstance(v, (int, float, str)) for v in constant):
+                self.sequences[var] = constant
+            else:
+                self.sequences.pop(var, None)
             self.assigned.add(var)
         function = self.functions[-1] if self.functions else None
+        seen = len(self.poison_seen)
         node = self._node(var, value)
+        reason = self._runtime_reason()
+        if reason is not None and any(b is not None and (function, var) in b[1] for b in self.flow[-1]):
+            reason = f"graph is built in {reason}"  # a graph variable rebound in a loop or a branch
+        elif node is None and len(self.poison_seen) > seen:
+            reason = self.poison_seen[seen]  # computed from such a variable
+        else:
+            reason = None
+        if reason is not None:
+            self.poisoned[(function, var)] = reason
+            self.nodes.pop((function, var), None)
+            self.tensors.pop((function, var), None)
+            self.layer_objects.pop((function, var), None)
+            return
+        self.poisoned.pop((function, var), None)
         if node is not None:
             self.nodes[(function, var)] = node
+            if node.var != var or node.value is not value and node.inlined:
+                node.statements.append((var, self.origins.get(id(value), value)))  # `x = inp`, `x = block(x)`
         else:
             self.nodes.pop((function, var), None)
         layer_key = self._layer_key(value)
+        model_layer = self._model_layer(value)
         if layer_key and layer_key.rsplit(".", 1)[1] in self.rules.layers:
             self.layer_objects[(function, var)] = value  # type: ignore[assignment]
+            self.layer_sources.pop((function, var), None)
+        elif model_layer is not None:  # `decoder_layer = autoencoder.layers[-1]`: that model's layer
+            self.layer_objects[(function, var)] = model_layer
+            self.layer_sources[(function, var)] = value
         else:
             self.layer_objects.pop((function, var), None)
+            self.layer_sources.pop((function, var), None)
         tensor = self._tensor(var, value)
         if tensor is not None:
             self.tensors[(function, var)] = tensor
@@ -294,7 +451,8 @@ class Analyzer(cst.CSTVisitor):
                 self.var_sources[var] = c
             return
         if _is_call_to(value, self.names, SEQUENTIAL):
-            c = Construction(var, value, self.functions[-1] if self.functions else None)
+            c = Construction(var, value, self.functions[-1] if self.functions else None,
+                             frame=len(self.flow), blocks=len(self.flow[-1]))
             self.constructions.append(c)
             self.model_vars.add(var)
             self.var_sources[var] = c
@@ -317,6 +475,34 @@ class Analyzer(cst.CSTVisitor):
     def _layer_key(self, node: cst.BaseExpression) -> str | None:
         key = self.names.resolve(node.func) if isinstance(node, cst.Call) else None
         return key if key and key.startswith("keras.layers.") else None
+
+    def _model_layer(self, value: cst.BaseExpression) -> cst.Call | None:
+        """The layer call behind `model.layers[i]` (i a literal) of a model built here."""
+        if not (isinstance(value, cst.Subscript) and isinstance(value.value, cst.Attribute)
+                and value.value.attr.value == "layers" and isinstance(value.value.value, cst.Name)
+                and len(value.slice) == 1 and isinstance(value.slice[0].slice, cst.Index)):
+            return None
+        c = self.var_sources.get(value.value.value.value)
+        try:
+            index = literal(value.slice[0].slice.value)
+        except ValueError:
+            return None
+        if c is None or not isinstance(index, int) or isinstance(index, bool):
+            return None
+        if c.dag is not None:  # a graph: its last layer only (Keras orders branches by depth)
+            out = c.dag.outputs[0]
+            entries = [out.layer] if index == -1 and len(c.dag.outputs) == 1 and not out.op \
+                and out.key not in ("@model", *graph.MERGE_LAYERS) else []
+            index = 0
+        elif c.input_call is not None:  # a functional chain: layers[0] is its InputLayer
+            entries = [None, *c.layers]
+        else:
+            entries = [el for el in c.layers if not _is_call_to(el, self.names, INPUT_KEYS)]
+        try:
+            entry = entries[index]
+        except IndexError:
+            return None
+        return entry if isinstance(entry, cst.Call) and self._layer_key(entry) else None
 
     def _tensor(self, var: str, value: cst.BaseExpression) -> Tensor | None:
         """`keras.Input(...)` or `Layer(...)(t)` (nested calls too) on a known tensor."""
@@ -358,16 +544,118 @@ class Analyzer(cst.CSTVisitor):
             tensor = tensor.source
         c = Construction(var, call, function, input_call=first.input_call)
         c.layers = [layer for tensor in reversed(chain) for layer in tensor.layers]
-        c.graph = [(first.var, first.value)] + [(t.var, t.value) for t in reversed(chain)]
+        c.graph = [(first.var, first.value)] + [(t.var, self.origins.get(id(t.value), t.value)) for t in reversed(chain)]
         return c
 
     def _node(self, var: str, value: cst.BaseExpression, depth: int = 0) -> graph.Node | None:
-        """`value` as a node of a functional graph: an Input, a layer (or layer object) called on
-        a tensor, a merge layer or function called on a list of tensors; None otherwise."""
-        function = self.functions[-1] if self.functions else None
+        """`value` as a node of a functional graph; None otherwise."""
         if depth > 200:
             return None
+        node = self._tensor_op(var, value, depth)
+        if node is None:
+            node = self._plain_node(var, value, depth)
+        if node is not None and id(node) not in self.known:  # made here, not looked up
+            self.known[id(node)] = node
+            node.inlined = bool(self.inlining)
+        return node
+
+    def _tensor_op(self, var: str, value: cst.BaseExpression, depth: int) -> graph.Node | None:
+        """Graph nodes written as operations on tensors: `a + b`, `relu(x)`, `tf.concat([a, b], 1)`,
+        a helper function called on tensors, a model called as a layer."""
+        function = self.functions[-1] if self.functions else None
+        if isinstance(value, cst.BinaryOperation):
+            ops = {cst.Add: "Add", cst.Subtract: "Subtract", cst.Multiply: "Multiply"}
+            key = next((k for op, k in ops.items() if isinstance(value.operator, op)), None)
+            if key is None:
+                return None
+            left = self._node("", value.left, depth + 1)
+            right = self._node("", value.right, depth + 1) if left is not None else None
+            return None if right is None else graph.Node(var, value, key, cst.Call(cst.Name(key)), [left, right],
+                                                         op=True)
+        if not isinstance(value, cst.Call):
+            return None
+        func_key = self.names.resolve(value.func) or ""
+        positional = [a for a in value.args if a.keyword is None and not a.star]
+        head, _, name = func_key.rpartition(".")
+        if head in ACTIVATION_FUNCTION_MODULES and name in self.rules.activations and len(value.args) == 1 \
+                and positional:
+            parent = self._node("", positional[0].value, depth + 1)
+            if parent is None:
+                return None
+            layer = cst.Call(cst.Name("Activation"), [cst.Arg(cst.SimpleString(repr(name)))])
+            return graph.Node(var, value, "Activation", layer, [parent], op=True)
+        if func_key in CONCAT_FUNCTIONS and positional and value.args[0] is positional[0]:
+            parents = self._node_list(positional[0].value, depth)
+            if parents is None:
+                return None
+            axis = [a.value for a in value.args[1:2] if a.keyword is None] + [
+                a.value for a in value.args[1:] if a.keyword and a.keyword.value in ("axis", "dim")]
+            if len(value.args) > 2 or len(axis) != len(value.args) - 1:
+                return None
+            default = CONCAT_FUNCTIONS[func_key]
+            if not axis and default is None:
+                return None
+            args = [cst.Arg(axis[0] if axis else flow.value_node(default), keyword=cst.Name("axis"))]
+            return graph.Node(var, value, "Concatenate", cst.Call(cst.Name("Concatenate"), args), parents, op=True)
+        if not isinstance(value.func, cst.Name) or not value.args:
+            return None
+        callee = value.func.value
+        if callee in self.var_sources and (function, callee) not in self.nodes and len(value.args) == 1 \
+                and positional:  # a model used as a layer
+            parent = self._node("", positional[0].value, depth + 1)
+            return None if parent is None else graph.Node(var, value, "@model", None, [parent], shared=callee)
+        fn = self.function_nodes.get(callee)
+        if fn is None or callee in self.inlining or callee in self.functions or not flow.pure_helper(fn):
+            return None
+        return self._inline(callee, fn, value, depth)
+
+    def _inline(self, callee: str, fn: cst.FunctionDef, call: cst.Call, depth: int) -> graph.Node | None:
+        """The node a helper function returns when called on graph tensors, read from its body
+        with its parameters bound to the call's arguments."""
+        bound = flow.bind_arguments(fn, call)
+        if bound is None:
+            return None
+        tensors = {}
+        for param, arg in bound.items():
+            n = self._node("", arg, depth + 1)
+            if n is not None:
+                tensors[param] = n
+        if not tensors:
+            return None
+        local = flow.reads_names(fn.body) | {n for s in flow.simple_statements(fn.body) or []
+                                             if isinstance(s, cst.Assign) for n in _target_names(s.targets[0].target)}
+        others = {p: a for p, a in bound.items() if p not in tensors}
+        if any(flow.reads_names(a) & local - set(bound) for a in others.values()):
+            return None  # an argument would read a name the body rebinds
+        self.scopes += 1
+        scope = f"{callee}@{self.scopes}"
+        body = flow.substitute(fn.body, {p: a.deep_clone() for p, a in others.items()})
+        self.functions.append(scope)
+        self.inlining.append(scope)
+        self.flow.append([])
+        self.inline_returns.append([])
+        for param, n in tensors.items():
+            self.nodes[(scope, param)] = n
+        try:
+            body.visit(self)
+        finally:
+            self.functions.pop()
+            self.inlining.pop()
+            self.flow.pop()
+            returned = self.inline_returns.pop()
+        result = returned[-1] if returned else None
+        if result is not None:
+            self.inline_sites.setdefault(callee, []).append(result)
+        return result
+
+    def _plain_node(self, var: str, value: cst.BaseExpression, depth: int) -> graph.Node | None:
+        """An Input, a layer (or layer object) called on a tensor, a merge layer or function called
+        on a list of tensors."""
+        function = self.functions[-1] if self.functions else None
         if isinstance(value, cst.Name):
+            reason = self.poisoned.get((function, value.value))
+            if reason is not None:
+                self.poison_seen.append(reason)
             return self.nodes.get((function, value.value))
         if not isinstance(value, cst.Call):
             return None
@@ -426,9 +714,14 @@ class Analyzer(cst.CSTVisitor):
             if end is None:
                 return None
             items = [e.value for e in end.elements] if isinstance(end, (cst.List, cst.Tuple)) else [end]
+            seen = len(self.poison_seen)
             nodes = [self._node("", e) for e in items]
+            poisoned = [self.poisoned[(function, e.value)] for e in items
+                        if isinstance(e, cst.Name) and (function, e.value) in self.poisoned]
             if any(n is None for n in nodes) or not nodes:
-                if any(n is not None for n in nodes) or ends:
+                if poisoned or len(self.poison_seen) > seen:
+                    self.graph_failures.append((call, f"a functional model whose {(poisoned or self.poison_seen[seen:])[0]}"))
+                elif any(n is not None for n in nodes) or ends:
                     self.graph_failures.append((call, ("a functional model whose graph is not written as "
                                                        "layer calls on tensors")))
                 return None
@@ -444,9 +737,12 @@ class Analyzer(cst.CSTVisitor):
             return None
         c = Construction(var, call, function, input_call=inputs[0].input_call)
         c.dag = graph.Graph(inputs, outputs, order)
-        used_objects = {n.shared for n in order if n.shared}
-        c.graph = [(n.var, n.value) for n in order if n.var and n.value is not None]  # type: ignore[misc]
-        c.graph += [(name, self.layer_objects[(function, name)]) for name in sorted(used_objects)]
+        used_objects = {n.shared for n in order if n.shared and n.key != "@model" and not n.inlined}
+        c.graph = [(n.var, self.origins.get(id(n.value), n.value)) for n in order  # type: ignore[misc]
+                   if n.var and n.value is not None and not n.inlined]
+        c.graph += [statement for n in order for statement in n.statements]
+        c.graph += [(name, self.layer_sources.get((function, name), self.layer_objects[(function, name)]))
+                    for name in sorted(used_objects) if (function, name) in self.layer_objects]
         return c
 
     def visit_Call(self, node: cst.Call) -> None:
@@ -456,6 +752,9 @@ class Analyzer(cst.CSTVisitor):
                 return
             source = self.var_sources[var]
             if method == "add" and node.args:
+                reason = self._runtime_reason(source.blocks) if source.frame == len(self.flow) else None
+                if reason is not None and source.problem is None:
+                    source.problem = (node, f"layers are added in {reason}")
                 source.layers.append(node.args[0].value)  # type: ignore[arg-type]
                 self.events.append(("add", source, node.args[0].value))
             elif method == "compile" and source.loss is None:
@@ -495,6 +794,7 @@ class Translator(cst.CSTTransformer):
         self.todo_lines: dict[int, list[str]] = {}
         self.captures = analysis.captures()
         self.submodels: dict[str, tuple] = {}  # model variables built so far: (output shape, fold)
+        self.built_layers: dict[int, tuple] = {}  # layer calls built so far (SequentialBuilder.built_layers)
         self.stmt_origin: dict[int, cst.BaseStatement] = {}  # id(rewritten statement) -> source's
         self.current_stmt: cst.BaseStatement | None = None
         self.instantiated: set[int] = set()
@@ -595,9 +895,12 @@ class Translator(cst.CSTTransformer):
         builder = SequentialBuilder(self.rules, self.uids)
         builder.constants = self.an.constants
         builder.submodels = self.submodels
+        builder.built_layers, builder.model = self.built_layers, (c.function, c.variable)
         where = f"built in `{c.function}()`" if c.function else f"`{c.variable}`"
         for node in dag.order:
-            if node.key not in ("input", *graph.MERGE_LAYERS) and node.key not in self.rules.layers:
+            if node.key == "@model" and node.shared not in self.submodels:
+                raise LayerError(f"model `{node.shared}` is used as a layer but is not translated", node.value)
+            if node.key not in ("input", "@model", *graph.MERGE_LAYERS) and node.key not in self.rules.layers:
                 raise LayerError(f"layer `{node.key}` has no rule", node.layer or node.value)
         build = graph.GraphBuilder(builder, self.names.resolve).build(
             c.variable, cls, keras_name, dag, input_info, fold,
@@ -605,6 +908,8 @@ class Translator(cst.CSTTransformer):
             id(c) in self.an.summaries)
         if c.function:
             build = self._with_params(build, c)
+        elif len(dag.outputs) == 1 and len(dag.inputs) == 1:
+            self.submodels[c.variable] = (build.out_shape, fold)
         self.builds[id(c)] = build
         self.models.append(build.info)
         self.stats = self.stats + Stats(layers=sum(1 for node in dag.order if node.key != "input"))
@@ -617,6 +922,12 @@ class Translator(cst.CSTTransformer):
 
     def _prepare_models(self) -> None:
         for c in self.an.constructions:
+            if c.problem is not None:
+                self.failed.add(id(c))
+                self.diag(c.problem[0], TODO, "model-flow",
+                          f"{c.problem[1]}: the model class would be fixed at translation time; "
+                          f"model `{c.variable}` left in Keras")
+                continue
             if c.dag is not None:
                 try:
                     self._prepare_graph(c)
@@ -645,6 +956,7 @@ class Translator(cst.CSTTransformer):
                 where = f"built in `{c.function}()`" if c.function else f"`{c.variable}`"
                 builder.constants = self.an.constants
                 builder.submodels = self.submodels
+                builder.built_layers, builder.model = self.built_layers, (c.function, c.variable)
                 build = builder.build(c.variable, cls, keras_name, calls, input_shape, fold, self.names.resolve,
                                       f"The Keras {'Sequential' if c.input_call is None else 'functional'} "
                                       f"model {where}; it takes input as Keras does.",
@@ -709,7 +1021,8 @@ class Translator(cst.CSTTransformer):
             return build
         local = {p.name.value for p in func.params.params} | _assigned_names(func)
         local |= {new for call in c.layers for new in self.captures.get(id(call), {}).values()}
-        used = _names_used(build.class_def)
+        init = [s for s in build.class_def.body.body if isinstance(s, cst.FunctionDef) and s.name.value == "__init__"]
+        used = _names_used(init[0] if init else build.class_def)  # forward's own variables are not parameters
         params = tuple(sorted(n for n in local if n in used))
         if not params:
             return build
@@ -739,6 +1052,20 @@ class Translator(cst.CSTTransformer):
         if isinstance(original_node, cst.FunctionDef):
             self.function_stack.pop()
         return super().on_leave(original_node, updated_node)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return not self._inlined_away(node)
+
+    def _inlined_away(self, node: cst.FunctionDef) -> bool:
+        """A helper function whose every use was inlined into a translated functional model."""
+        name = node.name.value
+        sites = self.an.inline_sites.get(name)
+        if not sites or self.an.function_nodes.get(name) is not node:
+            return False
+        built = {id(n) for c in self.an.constructions if c.dag is not None and id(c) in self.builds
+                 for n in c.dag.order}
+        # every read of the name is a call that was inlined (one Name is the definition's own)
+        return self.an.name_reads[name] - 1 == len(sites) and all(id(n) in built for n in sites)
 
     def visit_ClassDef(self, node: cst.ClassDef) -> bool:
         return subclass.visit_class(self, node)  # a keras.Model/Layer subclass is rewritten whole
@@ -789,6 +1116,11 @@ class Translator(cst.CSTTransformer):
             self.current_stmt = self.stmt_origin.get(id(stmt), self.current_stmt)
             target = _single_target(stmt)
             mc = _method_call(stmt)
+            if isinstance(stmt, cst.FunctionDef) and self._inlined_away(self.stmt_origin.get(id(stmt), stmt)):
+                continue  # inlined into the model classes that call it
+            if isinstance(stmt, cst.For) and id(self.stmt_origin.get(id(stmt))) in self.an.unrolled \
+                    and isinstance(stmt.body, cst.IndentedBlock) and not stmt.body.body:
+                continue  # a loop that only built the model: unrolled into the model class
             returned = self._returned_construction(stmt)
             if returned is not None:
                 self.instantiated.add(id(returned))

@@ -39,6 +39,10 @@ class Node:
     inputs: list[Node] = field(default_factory=list)
     input_call: cst.Call | None = None  # keras.Input(...)
     shared: str = ""  # the variable of a layer object applied more than once
+    inlined: bool = False  # computed inside a helper function inlined into the graph
+    op: bool = False  # an operation on tensors (`a + b`, `relu(x)`): Keras keeps no layer for it
+    # other statements that bind this node and go with it: `x = inp`, `x = block(x, 64)`
+    statements: list[tuple[str, cst.BaseExpression]] = field(default_factory=list)
 
 
 @dataclass
@@ -154,6 +158,7 @@ class GraphBuilder:
             if with_summary:
                 rows.append(_summary_row(keras_input, "InputLayer", shape))
         outputs = {id(n) for n in graph.outputs}
+        ops: set[str] = set()  # attributes of operations Keras keeps no layer for
         for node in graph.order:
             if node.key == "input":
                 continue
@@ -181,6 +186,8 @@ class GraphBuilder:
                 shape = _merge_shape(op, [shapes[id(p)] for p in node.inputs], axis)
                 maps.append(LayerMap(keras_name=name, keras_class=node.key, attribute=attr,
                                      layout_in=CHANNELS_LAST, layout_out=CHANNELS_LAST))
+                if node.op:
+                    ops.add(attr)
                 names[id(node)], shapes[id(node)], layouts[id(node)] = out, shape, CHANNELS_LAST
                 layer_names[id(node)] = name
                 if with_summary:
@@ -189,6 +196,24 @@ class GraphBuilder:
             if len(node.inputs) != 1:
                 raise LayerError(f"{node.key} called on several tensors", node.layer or node.value)
             parent = node.inputs[0]
+            if node.key == "@model":  # a translated model used as a layer: the same module, shared weights
+                inner_shape, inner_fold = self.b.submodels[node.shared]
+                if node.shared not in shared:
+                    attr = self.b.attribute(node.shared)
+                    init.append(cst.parse_statement(f"self.{attr} = {node.shared}  # the Keras model used as a layer\n"))
+                    shared[node.shared] = (attr, inner_shape)
+                    maps.append(LayerMap(keras_name=node.shared, keras_class="Functional", attribute=attr,
+                                         layout_in=CHANNELS_LAST, layout_out=CHANNELS_LAST, folded=None, weights=()))
+                    if with_summary:
+                        rows.append(_summary_row(attr, "Functional", inner_shape))
+                attr = shared[node.shared][0]
+                out = fresh(stem or attr)
+                call = f"keras_output(self.{attr}, self.{attr}({in_layout(parent, CHANNELS_LAST)}))" if inner_fold \
+                    else f"self.{attr}({in_layout(parent, CHANNELS_LAST)})"
+                forward.append(cst.parse_statement(f"{out} = {call}\n"))
+                names[id(node)], shapes[id(node)], layouts[id(node)] = out, inner_shape, CHANNELS_LAST
+                layer_names[id(node)] = node.shared
+                continue
             if node.shared and node.shared in shared:  # a layer object applied again: the same module
                 attr, shape = shared[node.shared]
                 lm = next(m for m in maps if m.attribute == attr)
@@ -209,6 +234,8 @@ class GraphBuilder:
             out = fresh(stem or step.lm.attribute)
             forward.append(cst.parse_statement(f"{out} = self.{step.lm.attribute}({source})\n"))
             maps.append(step.lm)
+            if node.op:
+                ops.add(step.lm.attribute)
             warnings.extend(step.warnings)
             if with_summary:
                 rows.append(_summary_row(step.lm.attribute, step.lm.keras_class, step.out_shape))
@@ -225,13 +252,15 @@ class GraphBuilder:
         class_def = _with_signature(class_def, params, input_names if len(params) > 1 else None,
                                     output_names if len(graph.outputs) > 1 else None)
         first = input_info[0][1] if input_info else None
-        info = ModelInfo(variable=variable, class_name=class_name, layers=tuple(maps),
+        info = ModelInfo(variable=variable, class_name=class_name,
+                         layers=tuple(m for m in maps if m.attribute not in ops),
                          input_shape=None if first is None or len(input_info) > 1 else tuple(
                              d if isinstance(d, int) else None for d in first))
         if penalties:
             class_def = with_regularization(class_def, penalties)
         return ModelBuild(class_def, info, (), warnings,
-                          tuple(output_names) if len(graph.outputs) > 1 else (), bool(penalties))
+                          tuple(output_names) if len(graph.outputs) > 1 else (), bool(penalties),
+                          shapes.get(id(graph.outputs[0])) if len(graph.outputs) == 1 else None)
 
 
 def _with_signature(cls: cst.ClassDef, params: list[str], input_names: list[str] | None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keyword
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import libcst as cst
 from libcst.helpers import parse_template_expression
@@ -79,6 +79,7 @@ class ModelBuild:
     warnings: list[tuple[str, str, cst.CSTNode]] = field(default_factory=list)
     outputs: tuple[str, ...] = ()  # Keras output names of a model with several outputs
     regularized: bool = False  # kernel/bias regularizers: the loss adds model.regularization()
+    out_shape: object = None  # the output shape (one output), for the model used as a layer
 
 
 def _call(func: str, args: list[tuple[str, cst.BaseExpression]], positional: int) -> cst.Call:
@@ -146,6 +147,10 @@ class SequentialBuilder:
         self.attrs: set[str] = set()
         self.constants: dict[str, int] = {}
         self.submodels: dict[str, tuple] = {}  # translated model variables: (output shape, fold)
+        # layers one model shares with another (`encoder = Model(inp, encoded)` inside an
+        # autoencoder): id(layer call) -> (owning model's function, variable, its step)
+        self.built_layers: dict[int, tuple[str | None, str, LayerStep]] = {}
+        self.model: tuple[str | None, str] | None = None  # (function, variable) being built
         self.last_shape: Shape | None = None  # the output shape of the last model built
 
     def layer_name(self, keras_class: str, args: dict) -> str:
@@ -268,6 +273,39 @@ class SequentialBuilder:
     def step(self, call: cst.Call, key: str, shape: Shape | None, layout: str, fold: str,
              resolve) -> LayerStep:
         """One layer applied to an input of `shape` held in torch `layout`: its module and facts."""
+        owner = self.built_layers.get(id(call)) if self.model is not None else None
+        if owner is not None and owner[:2] != self.model:
+            return self._shared_step(call, owner, shape, layout, fold)
+        step = self._step(call, key, shape, layout, fold, resolve)
+        if self.model is not None and id(call) not in self.built_layers:
+            self.built_layers[id(call)] = (*self.model, step)
+        return step
+
+    def _shared_step(self, call: cst.Call, owner: tuple, shape: Shape | None, layout: str, fold: str) -> LayerStep:
+        """A layer another model built: this model holds the same module, so the weights stay shared."""
+        function, variable, step = owner
+        if function is not None and function != self.model[0]:  # type: ignore[index]
+            raise LayerError(f"a layer shared with model `{variable}` built in `{function}()`", call)
+        folded = step.lm.folded
+        if fold and folded != fold or not fold and folded not in (None, "softmax", "sigmoid"):
+            raise LayerError(f"a layer shared with model `{variable}` whose output activation differs", call)
+        source = f"{variable}.{step.lm.attribute}"
+        lm = step.lm
+        if folded and not fold:  # the owner's activation went into its loss: this model applies it
+            act = "nn.Softmax(dim=-1)" if folded == "softmax" else "nn.Sigmoid()"
+            source = f"nn.Sequential({source}, {act})"
+            lm = replace(lm, folded=None, weights=tuple((k, "0." + t, *rest) for k, t, *rest in lm.weights))
+        attr = self.attribute(step.lm.attribute)
+        lm = replace(lm, attribute=attr)
+        init = [_assign_self(attr, cst.parse_expression(source), f"the layer `{variable}` has: the same weights")]
+        permute = None
+        if shape is not None and len(shape) >= 2 and lm.layout_in != layout:
+            permute = lm.layout_in == CHANNELS_FIRST
+        return LayerStep(lm=lm, init=init, permute=permute, out_shape=step.out_shape, layout=step.layout,
+                         given=step.given, warnings=[])
+
+    def _step(self, call: cst.Call, key: str, shape: Shape | None, layout: str, fold: str,
+              resolve) -> LayerStep:
         keras_class = key.rsplit(".", 1)[1]
         rule = self.rules.layers[keras_class]
         renames = dict(rule.renames)
