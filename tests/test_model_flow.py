@@ -202,3 +202,42 @@ def test_sub_models_share_the_trained_layers(tmp_path: Path, monkeypatch: pytest
     halves = ns["predict"](decoder, ns["predict"](encoder, x, verbose=0), verbose=0)
     np.testing.assert_allclose(halves, whole, rtol=1e-5, atol=1e-6)
     assert whole.min() >= 0 and whole.max() <= 1  # the decoder applies the sigmoid its owner folded
+
+
+# -- metrics of a model with several outputs, and layers no model uses ---------------------------
+TWO_OUTPUTS = """\
+import numpy as np
+import keras
+from keras import layers
+
+keras.utils.set_random_seed(0)
+inp = keras.Input((3,))
+h = layers.Dense(4, activation='relu')(inp)
+unused = layers.Dense(5)(h)
+a = layers.Dense(1)(h)
+b = layers.Dense(1, activation='sigmoid')(h)
+model = keras.Model(inp, [a, b])
+model.compile(loss=['mse', 'binary_crossentropy'], optimizer='sgd', metrics=METRICS)
+rng = np.random.default_rng(0)
+x = rng.random((16, 3)).astype('float32')
+y1 = rng.random((16, 1)).astype('float32')
+y2 = (rng.random((16, 1)) > 0.5).astype('float32')
+history = model.fit(x, [y1, y2], epochs=2, batch_size=4, shuffle=False, verbose=0)
+"""
+
+
+@pytest.mark.parametrize("metrics", ["['mae', 'acc']", "[['mae'], ['acc', 'mse']]", "{'dense_3': 'acc'}"])
+def test_output_metrics_log_as_keras_does(metrics: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = TWO_OUTPUTS.replace("METRICS", metrics)
+    result = translate_source(source, filename="two_outputs.py")
+    assert result.todos == 0, rules_of(result)
+    assert ("note", "dead-layer") in [(d.severity, d.rule) for d in result.diagnostics]
+    import keras
+
+    keras.backend.clear_session()  # automatic layer names start again, as in a fresh script
+    keras_ns = run(source, tmp_path, monkeypatch)
+    torch_ns = run(result.code, tmp_path, monkeypatch)
+    want, got = keras_ns["history"].history, torch_ns["history"].history
+    assert sorted(got) == sorted(want)  # dense_2 (unused) still takes its name: a is dense_3
+    for key in want:  # same start (weights differ: only keys and finite values are comparable here)
+        assert len(got[key]) == 2 and all(np.isfinite(got[key]))

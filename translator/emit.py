@@ -201,6 +201,7 @@ class Analyzer(cst.CSTVisitor):
         self.name_reads: Counter = Counter()
         self.known: dict[int, graph.Node] = {}  # every graph node made, by id
         self.unrolled: set[int] = set()  # the loops read once per iteration
+        self.node_statements: dict[int, tuple[str | None, str]] = {}  # id(value of `v = Layer(..)(t)`)
         self.scopes = 0
 
     def visit_Import(self, node: cst.Import) -> None:
@@ -419,6 +420,9 @@ class Analyzer(cst.CSTVisitor):
             self.layer_objects.pop((function, var), None)
             return
         self.poisoned.pop((function, var), None)
+        if node is not None and node.var == var and node.value is value and node.key != "input" \
+                and not self.inlining:
+            self.node_statements[id(self.origins.get(id(value), value))] = (function, var, node)
         if node is not None:
             self.nodes[(function, var)] = node
             if node.var != var or node.value is not value and node.inlined:
@@ -555,6 +559,7 @@ class Analyzer(cst.CSTVisitor):
         if node is None:
             node = self._plain_node(var, value, depth)
         if node is not None and id(node) not in self.known:  # made here, not looked up
+            node.seq = len(self.known)
             self.known[id(node)] = node
             node.inlined = bool(self.inlining)
         return node
@@ -902,7 +907,7 @@ class Translator(cst.CSTTransformer):
                 raise LayerError(f"model `{node.shared}` is used as a layer but is not translated", node.value)
             if node.key not in ("input", "@model", *graph.MERGE_LAYERS) and node.key not in self.rules.layers:
                 raise LayerError(f"layer `{node.key}` has no rule", node.layer or node.value)
-        build = graph.GraphBuilder(builder, self.names.resolve).build(
+        build = graph.GraphBuilder(builder, self.names.resolve, self.dead_nodes).build(
             c.variable, cls, keras_name, dag, input_info, fold,
             f"The Keras functional model {where}; it takes input as Keras does.",
             id(c) in self.an.summaries)
@@ -921,6 +926,9 @@ class Translator(cst.CSTTransformer):
             self.imports.update({"torch", "functools"} if fold == "softmax" else {"torch"})
 
     def _prepare_models(self) -> None:
+        live = {id(value) for c in self.an.constructions for _, value in c.graph}
+        self.dead_nodes = sorted((node for key, (_, _, node) in self.an.node_statements.items() if key not in live),
+                                 key=lambda n: n.seq)
         for c in self.an.constructions:
             if c.problem is not None:
                 self.failed.add(id(c))
@@ -1129,6 +1137,8 @@ class Translator(cst.CSTTransformer):
                 continue
             if target and self._graph_statement(target[0], target[1]):
                 continue  # a layer call of a functional model: it lives in the model's forward now
+            if target and self._dead_layer(stmt, target[0]):
+                continue
             if target and isinstance(target[1], cst.Call) and (
                     _is_call_to(target[1], self.names, SEQUENTIAL)
                     or (_is_call_to(target[1], self.names, MODEL) and self._construction_for(*target))):
@@ -1176,6 +1186,27 @@ class Translator(cst.CSTTransformer):
                     and (c.node is value or _same_node(c.node, value)):
                 return c
         return None
+
+    def _dead_layer(self, stmt: cst.BaseStatement, var: str) -> bool:
+        """`v = Layer(...)(t)` on a graph tensor that no model uses (Keras builds the layer and never
+        runs it): dropped with a note where every model of the function translated and the
+        statement's variable is not read before it is bound again."""
+        orig = _single_target(self.stmt_origin.get(id(stmt), stmt))
+        function = self.function_stack[-1].name.value if self.function_stack else None
+        if orig is None or self.an.node_statements.get(id(orig[1]), ())[:2] != (function, var):
+            return False
+        mine = [c for c in self.an.constructions if c.function == function]
+        if not mine or any(id(c) not in self.builds for c in mine):
+            return False
+        if any(node is orig[1] for c in self.an.constructions for _, node in c.graph):
+            return False
+        rebound = sum(1 for k, v, _ in self.an.node_statements.values() if (k, v) == (function, var)) > 1 \
+            or (function, var) in self.an.poisoned
+        if not rebound and self.an.name_reads[var] > 1:
+            return False
+        self.diag(orig[1], NOTE, "dead-layer", f"`{var} = {code(orig[1])[:60]}` is not part of any model: "
+                  "Keras builds the layer but never runs it; the translation leaves it out")
+        return True
 
     def _graph_statement(self, var: str, value: cst.BaseExpression) -> bool:
         function = self.function_stack[-1].name.value if self.function_stack else None
@@ -1390,6 +1421,44 @@ class Translator(cst.CSTTransformer):
             elements.append(cst.DictElement(key, value))
         return cst.Dict(elements)
 
+    def _output_metrics(self, outputs: tuple[str, ...], node: cst.BaseExpression) -> cst.BaseExpression:
+        """`metrics=` of a model with several outputs, as Keras 3 reads it: a dict by output name,
+        or a list with one entry (a metric or a list of them) per output; logged `<output>_<name>`.
+        A flat list of another length is Keras 2's form, every metric on every output (a note)."""
+        if isinstance(node, cst.Dict):
+            per = {}
+            for el in node.elements:
+                try:
+                    name = literal(el.key) if isinstance(el, cst.DictElement) else None
+                except ValueError:
+                    name = None
+                if name not in outputs:
+                    raise Unsupported(f"metrics for `{code(el)}`, which is not an output name")
+                per[name] = el.value
+        elif isinstance(node, (cst.List, cst.Tuple)) and len(node.elements) == len(outputs) \
+                and not any(isinstance(el, cst.StarredElement) for el in node.elements):
+            per = {name: el.value for name, el in zip(outputs, node.elements, strict=True)}
+        elif isinstance(node, (cst.List, cst.Tuple)):
+            self.diag(node, NOTE, "output-metrics", "Keras 3 wants one metrics entry per output; the "
+                      "translation applies every metric to every output, as Keras 2 did")
+            per = dict.fromkeys(outputs, node)
+        else:
+            raise Unsupported("metrics must be a list or a dict written in the call")
+        elements = []
+        self.support.add("output_metric")
+        for index, name in enumerate(outputs):
+            if name not in per or isinstance(per[name], cst.Name) and per[name].value == "None":
+                continue
+            value = per[name] if isinstance(per[name], (cst.List, cst.Tuple)) else cst.List([cst.Element(per[name])])
+            table = self._metrics_expr(value)
+            for el in table.elements:  # type: ignore[attr-defined]
+                key = el.key
+                key = cst.SimpleString(repr(f"{name}_{key.evaluated_value}")) if isinstance(key, cst.SimpleString) \
+                    else parse_template_expression(f"{name!r} + '_' + {{k}}", k=key)
+                value_expr = parse_template_expression(f"output_metric({index}, {{m}})", m=el.value)
+                elements.append(cst.DictElement(key, value_expr))
+        return cst.Dict(elements)
+
     def _metric_entry(self, node: cst.BaseExpression) -> tuple[str | cst.BaseExpression, cst.BaseExpression]:
         """One metric of `compile`: its history key (a name, or the script's `name=` expression) and
         the support function or object that computes it."""
@@ -1463,7 +1532,7 @@ class Translator(cst.CSTTransformer):
                 raise Unsupported(f"compile({', '.join(sorted(extra))}=...) is not supported")
             if "loss" not in args:
                 raise Unsupported("compile() without a loss")
-            if outputs and "metrics" in args:
+            if outputs and "metrics" in args and self.target == fastai_target.TARGET:
                 raise Unsupported("metrics on a model with several outputs")
             loss = self._output_losses(var, outputs, args["loss"], args.get("loss_weights")) if outputs \
                 else self._loss_expr(var, args["loss"])
@@ -1473,7 +1542,12 @@ class Translator(cst.CSTTransformer):
                 self.support.add("with_regularization")
                 loss = cst.Call(cst.Name("with_regularization"), args=[cst.Arg(cst.Name(var)), cst.Arg(loss)])
             opt = self._optimizer_expr(var, args.get("optimizer", cst.SimpleString("'rmsprop'")))
-            metrics = self._metrics_expr(args["metrics"]) if "metrics" in args else cst.parse_expression("{}")
+            if "metrics" not in args:
+                metrics = cst.parse_expression("{}")
+            elif outputs:
+                metrics = self._output_metrics(outputs, args["metrics"])
+            else:
+                metrics = self._metrics_expr(args["metrics"])
         except Unsupported as exc:
             self.diag(call, TODO, "unsupported-compile", str(exc))
             return [self._mark(stmt, str(exc))]

@@ -41,6 +41,7 @@ class Node:
     shared: str = ""  # the variable of a layer object applied more than once
     inlined: bool = False  # computed inside a helper function inlined into the graph
     op: bool = False  # an operation on tensors (`a + b`, `relu(x)`): Keras keeps no layer for it
+    seq: int = 0  # the order Keras creates the node's layer in (its automatic name follows it)
     # other statements that bind this node and go with it: `x = inp`, `x = block(x, 64)`
     statements: list[tuple[str, cst.BaseExpression]] = field(default_factory=list)
 
@@ -100,9 +101,10 @@ def _merge_shape(op: str, shapes: list[Shape | None], axis) -> Shape | None:
 class GraphBuilder:
     """Emits one functional graph with the Sequential builder's per-layer step."""
 
-    def __init__(self, builder: SequentialBuilder, resolve):
+    def __init__(self, builder: SequentialBuilder, resolve, dead: list[Node] | None = None):
         self.b = builder
         self.resolve = resolve
+        self.dead = dead if dead is not None else []  # nodes of no model, in creation order (shared)
 
     def build(self, variable: str, class_name: str, keras_name: str, graph: Graph,
               input_info: list[tuple[str, Shape | None]], fold: str, doc: str,
@@ -160,6 +162,10 @@ class GraphBuilder:
         outputs = {id(n) for n in graph.outputs}
         ops: set[str] = set()  # attributes of operations Keras keeps no layer for
         for node in graph.order:
+            while self.dead and self.dead[0].seq < node.seq:  # layers no model uses still take a name
+                dead = self.dead.pop(0)
+                if dead.layer is not None and not dead.op and dead.key not in ("@model", "input"):
+                    self.b.layer_name(dead.key, {a.keyword.value: a.value for a in dead.layer.args if a.keyword})
             if node.key == "input":
                 continue
             stem = node.var if node.var and uses.get(node.var) == 1 and node.var not in params else ""

@@ -297,3 +297,31 @@ class RootMeanSquaredError:
 
     def result(self):
         return float(torch.tensor(self.total / self.count, dtype=torch.float32).sqrt()) if self.count else 0.0
+
+
+class OutputMetric:
+    """A metric of one output of a model with several: Keras logs it as `<output>_<metric>`."""
+
+    def __init__(self, index, metric):
+        self.index, self.metric = index, metric
+
+    def __call__(self, y_pred, y):
+        return self.metric(y_pred[self.index], y[self.index])
+
+
+class StatefulOutputMetric(OutputMetric):
+    """OutputMetric for a metric that accumulates over the epoch (AUC, Precision, ...)."""
+
+    def update(self, y_pred, y):
+        self.metric.update(y_pred[self.index], y[self.index])
+
+    def reset(self):
+        self.metric.reset()
+
+    def result(self):
+        return self.metric.result()
+
+
+def output_metric(index, metric):
+    """The metric `metric` applied to output `index` of a model with several outputs."""
+    return StatefulOutputMetric(index, metric) if hasattr(metric, "update") else OutputMetric(index, metric)
