@@ -1902,7 +1902,11 @@ def _as_node(value) -> cst.BaseExpression:
 
 def _same(value, default: str) -> bool:
     if isinstance(value, cst.CSTNode):
-        return code(value) == default
+        try:  # "a" and 'a' are the same value
+            a, b = literal(value), literal(cst.parse_expression(default))
+            return type(a) is type(b) and a == b
+        except (ValueError, cst.ParserSyntaxError):
+            return code(value) == default
     try:
         return value == literal(cst.parse_expression(default))
     except (ValueError, cst.ParserSyntaxError):

@@ -294,3 +294,25 @@ class LearningRateScheduler:
 
     def on_epoch_end(self, model, epoch, logs):
         logs["learning_rate"] = float(torch.tensor(model.optimizer.param_groups[0]["lr"], dtype=torch.float32))
+
+
+def image_data_format():
+    """Keras' image data format: the translated layers hold images channels last, Keras' default."""
+    return "channels_last"
+
+
+def set_image_data_format(data_format):
+    """Keras' setting of the image data format; the translation supports only channels_last."""
+    if data_format != "channels_last":
+        raise ValueError("the translated layers hold images channels last")
+
+
+def image_dim_ordering():
+    """Keras 1's name for the image data format: "tf" is channels last."""
+    return "tf"
+
+
+def set_image_dim_ordering(dim_ordering):
+    """Keras 1's setting of the image data format; the translation supports only "tf" (channels last)."""
+    if dim_ordering != "tf":
+        raise ValueError("the translated layers hold images channels last")
