@@ -47,6 +47,7 @@ ACTIVATION_FUNCTION_MODULES = {"keras.activations", "keras.backend", "keras.ops"
                                "tensorflow.math"}
 # functions that concatenate tensors, with their default axis (None: the axis must be given)
 CONCAT_FUNCTIONS = {"tensorflow.concat": None, "keras.ops.concatenate": 0, "keras.backend.concatenate": -1}
+LOAD_MODEL = {"keras.models.load_model", "keras.saving.load_model"}
 SAVED_SUFFIX = re.compile(r"\.(keras|h5|hdf5)$")
 # Keras' weight-file methods: their signature, and the arguments allowed only at their Keras default
 WEIGHTS_METHODS = {
@@ -201,7 +202,12 @@ class Analyzer(cst.CSTVisitor):
         self.name_reads: Counter = Counter()
         self.known: dict[int, graph.Node] = {}  # every graph node made, by id
         self.unrolled: set[int] = set()  # the loops read once per iteration
-        self.node_statements: dict[int, tuple[str | None, str]] = {}  # id(value of `v = Layer(..)(t)`)
+        self.node_statements: dict[int, tuple] = {}  # id(value of `v = Layer(..)(t)`) -> (function, var, node)
+        # `m = load_model(path)` of a file the script's own model saved: id(call) -> that model's variable
+        self.saved: dict[str, str] = {}  # path literal -> model variable (`model.save(path)`)
+        self.checkpoints: set[str] = set()  # ModelCheckpoint path literals
+        self.last_fit = ""  # the model variable fit most recently
+        self.loads: dict[int, str] = {}
         self.scopes = 0
 
     def visit_Import(self, node: cst.Import) -> None:
@@ -460,6 +466,10 @@ class Analyzer(cst.CSTVisitor):
             self.constructions.append(c)
             self.model_vars.add(var)
             self.var_sources[var] = c
+        elif (source := self._loaded_model(value)) is not None:  # `model = load_model('best.keras')`
+            self.loads[id(value)] = source
+            self.model_vars.add(var)
+            self.var_sources[var] = self.var_sources[source]
         elif isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value in self.model_functions:
             self.model_vars.add(var)
             self.var_sources[var] = self.model_functions[value.func.value]
@@ -750,12 +760,43 @@ class Analyzer(cst.CSTVisitor):
                     for name in sorted(used_objects) if (function, name) in self.layer_objects]
         return c
 
+    def _loaded_model(self, value: cst.BaseExpression) -> str | None:
+        """The model variable whose saved file `load_model(path)` reads, when the script saved it."""
+        if not _is_call_to(value, self.names, LOAD_MODEL) or not value.args or value.args[0].keyword:  # type: ignore[union-attr]
+            return None
+        if any(a.keyword is None or a.keyword.value not in ("compile", "safe_mode") for a in value.args[1:]):  # type: ignore[union-attr]
+            return None
+        try:
+            path = literal(value.args[0].value)  # type: ignore[union-attr]
+        except ValueError:
+            return None
+        source = self.saved.get(path) if isinstance(path, str) else None
+        if source is None and path in self.checkpoints and self.last_fit:
+            source = self.last_fit
+        return source if source in self.var_sources else None
+
     def visit_Call(self, node: cst.Call) -> None:
+        key = self.names.resolve(node.func) or ""
+        if key.endswith("callbacks.ModelCheckpoint") and node.args and node.args[0].keyword is None \
+                or key.endswith("callbacks.ModelCheckpoint") and any(
+                    a.keyword and a.keyword.value == "filepath" for a in node.args):
+            arg = next(a for a in node.args if a.keyword is None or a.keyword.value == "filepath")
+            try:
+                self.checkpoints.add(literal(arg.value))
+            except ValueError:
+                pass
         if isinstance(node.func, cst.Attribute) and isinstance(node.func.value, cst.Name):
             var, method = node.func.value.value, node.func.attr.value
             if var not in self.var_sources:
                 return
             source = self.var_sources[var]
+            if method in ("fit", "fit_generator"):
+                self.last_fit = var
+            if method == "save" and node.args and node.args[0].keyword is None:
+                try:
+                    self.saved[literal(node.args[0].value)] = var
+                except (ValueError, TypeError):
+                    pass
             if method == "add" and node.args:
                 reason = self._runtime_reason(source.blocks) if source.frame == len(self.flow) else None
                 if reason is not None and source.problem is None:
@@ -1139,6 +1180,10 @@ class Translator(cst.CSTTransformer):
                 continue  # a layer call of a functional model: it lives in the model's forward now
             if target and self._dead_layer(stmt, target[0]):
                 continue
+            if target and id(target[1]) in self.an.loads or target and id(
+                    (_single_target(self.stmt_origin.get(id(stmt), stmt)) or ("", None))[1]) in self.an.loads:
+                out.extend(self._load_model(stmt, target[0]))
+                continue
             if target and isinstance(target[1], cst.Call) and (
                     _is_call_to(target[1], self.names, SEQUENTIAL)
                     or (_is_call_to(target[1], self.names, MODEL) and self._construction_for(*target))):
@@ -1186,6 +1231,25 @@ class Translator(cst.CSTTransformer):
                     and (c.node is value or _same_node(c.node, value)):
                 return c
         return None
+
+    def _load_model(self, stmt: cst.BaseStatement, var: str) -> list[cst.BaseStatement]:
+        """`m = load_model(path)` of a file the script's model saved: that model's class, its state dict
+        read back (loss, optimizer and metrics come with the copy, as Keras restores the compiled model)."""
+        orig = _single_target(self.stmt_origin.get(id(stmt), stmt))
+        call = orig[1] if orig else _single_target(stmt)[1]  # type: ignore[index]
+        source = self.an.loads[id(call)]
+        if self._failed_var(source):
+            return [self._mark(stmt, f"`{source}` could not be translated")]
+        self.imports.add("torch")
+        self.stats = self.stats + Stats(calls=1)
+        path = code(_pt_path(call.args[0].value))  # type: ignore[union-attr]
+        lines = []
+        if var != source:
+            self.imports.add("copy")
+            lines.append(cst.parse_statement(f"{var} = copy.deepcopy({source})  # the model load_model reads back\n"))
+        lines.append(cst.parse_statement(f"{var}.load_state_dict(torch.load({path}))\n"))
+        lines[0] = lines[0].with_changes(leading_lines=stmt.leading_lines)
+        return lines
 
     def _dead_layer(self, stmt: cst.BaseStatement, var: str) -> bool:
         """`v = Layer(...)(t)` on a graph tensor that no model uses (Keras builds the layer and never
