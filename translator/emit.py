@@ -208,6 +208,7 @@ class Analyzer(cst.CSTVisitor):
         self.checkpoints: set[str] = set()  # ModelCheckpoint path literals
         self.last_fit = ""  # the model variable fit most recently
         self.loads: dict[int, str] = {}
+        self.tensor_functions: set[str] = set()  # the script's functions used as losses, metrics, Lambdas
         self.scopes = 0
 
     def visit_Import(self, node: cst.Import) -> None:
@@ -775,8 +776,22 @@ class Analyzer(cst.CSTVisitor):
             source = self.last_fit
         return source if source in self.var_sources else None
 
+    def _tensor_functions_in(self, node: cst.BaseExpression) -> None:
+        """The script's own functions named in a loss or metrics argument (or a Lambda's function)."""
+        items = [node]
+        while items:
+            item = items.pop()
+            if isinstance(item, cst.Name) and item.value in self.function_nodes:
+                self.tensor_functions.add(item.value)
+            elif isinstance(item, (cst.List, cst.Tuple)):
+                items.extend(el.value for el in item.elements)
+            elif isinstance(item, cst.Dict):
+                items.extend(el.value for el in item.elements if isinstance(el, cst.DictElement))
+
     def visit_Call(self, node: cst.Call) -> None:
         key = self.names.resolve(node.func) or ""
+        if key == "keras.layers.Lambda" and node.args and node.args[0].keyword is None:
+            self._tensor_functions_in(node.args[0].value)
         if key.endswith("callbacks.ModelCheckpoint") and node.args and node.args[0].keyword is None \
                 or key.endswith("callbacks.ModelCheckpoint") and any(
                     a.keyword and a.keyword.value == "filepath" for a in node.args):
@@ -792,6 +807,10 @@ class Analyzer(cst.CSTVisitor):
             source = self.var_sources[var]
             if method in ("fit", "fit_generator"):
                 self.last_fit = var
+            if method == "compile":
+                for arg in node.args:
+                    if arg.keyword is None or arg.keyword.value in ("loss", "metrics"):
+                        self._tensor_functions_in(arg.value)
             if method == "save" and node.args and node.args[0].keyword is None:
                 try:
                     self.saved[literal(node.args[0].value)] = var
@@ -1103,7 +1122,31 @@ class Translator(cst.CSTTransformer):
         return super().on_leave(original_node, updated_node)
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        if self._tensor_function(node):
+            return False  # rewritten whole by _tensor_function_def
         return not self._inlined_away(node)
+
+    def _tensor_function(self, node: cst.FunctionDef) -> bool:
+        return node.name.value in self.an.tensor_functions and self.an.function_nodes.get(node.name.value) is node \
+            and not self.function_stack[:-1]
+
+    def _tensor_function_def(self, node: cst.FunctionDef) -> cst.FunctionDef:
+        """A loss, metric or Lambda function of the script: its Keras tensor functions become torch's."""
+        from . import tensorfn
+
+        new, rewriter = tensorfn.rewrite(node, self.names.resolve)
+        self.stats = self.stats + Stats(calls=rewriter.count)
+        for problem, message in rewriter.problems:
+            self.diag(problem, TODO, "unsupported-op", message)
+        left = [n for n in _framework_refs(new, self.names) if not (isinstance(n, cst.Name) and n.value in self.support)]
+        for ref in left:
+            self.diag(ref, TODO, "untranslated", f"`{code(ref)}` has no rule")
+        if "torch" in code(new):
+            self.imports.add("torch")
+        if rewriter.problems or left:
+            return self._mark(new, rewriter.problems[0][1] if rewriter.problems
+                              else f"`{code(left[0])}` has no PyTorch translation yet")  # type: ignore[return-value]
+        return new  # type: ignore[return-value]
 
     def _inlined_away(self, node: cst.FunctionDef) -> bool:
         """A helper function whose every use was inlined into a translated functional model."""
@@ -1167,6 +1210,10 @@ class Translator(cst.CSTTransformer):
             mc = _method_call(stmt)
             if isinstance(stmt, cst.FunctionDef) and self._inlined_away(self.stmt_origin.get(id(stmt), stmt)):
                 continue  # inlined into the model classes that call it
+            if isinstance(stmt, cst.FunctionDef) and top and stmt.name.value in self.an.tensor_functions \
+                    and self.an.function_nodes.get(stmt.name.value) is self.stmt_origin.get(id(stmt), stmt):
+                out.append(self._tensor_function_def(stmt))
+                continue
             if isinstance(stmt, cst.For) and id(self.stmt_origin.get(id(stmt))) in self.an.unrolled \
                     and isinstance(stmt.body, cst.IndentedBlock) and not stmt.body.body:
                 continue  # a loop that only built the model: unrolled into the model class
@@ -1386,6 +1433,9 @@ class Translator(cst.CSTTransformer):
         return cst.Call(cst.Name("OutputLosses"), args=args)
 
     def _loss_expr(self, var: str, node: cst.BaseExpression) -> cst.BaseExpression:
+        if isinstance(node, cst.Name) and node.value in self.an.tensor_functions:  # the script's own loss
+            self.support.add("KerasLossFunction")
+            return cst.Call(cst.Name("KerasLossFunction"), [cst.Arg(node)])
         found = self._loss_rule(node)
         if found is None:
             raise Unsupported(f"loss `{code(node)}` has no rule")
@@ -1526,6 +1576,9 @@ class Translator(cst.CSTTransformer):
     def _metric_entry(self, node: cst.BaseExpression) -> tuple[str | cst.BaseExpression, cst.BaseExpression]:
         """One metric of `compile`: its history key (a name, or the script's `name=` expression) and
         the support function or object that computes it."""
+        if isinstance(node, cst.Name) and node.value in self.an.tensor_functions:  # the script's own metric
+            self.support.add("KerasMetricFunction")
+            return node.value, cst.Call(cst.Name("KerasMetricFunction"), [cst.Arg(node)])
         try:
             name = literal(node)
         except ValueError:

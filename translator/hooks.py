@@ -627,6 +627,51 @@ def cropping(ctx: LayerContext) -> cst.BaseExpression:
     return expr(f"Cropping({', '.join(repr(a) for a in amounts)})")
 
 
+def keras_lambda(ctx: LayerContext) -> cst.BaseExpression:
+    """Lambda(function): a lambda's Keras tensor functions mapped to torch; a named function is
+    translated where it is defined. Its output shape is the input's for an elementwise lambda,
+    `output_shape` when given, otherwise unknown (the next layers then infer their sizes)."""
+    from . import tensorfn
+
+    fn = ctx.args["function"]
+    resolve = ctx.resolve or (lambda node: None)
+    if isinstance(fn, cst.Lambda):
+        new, rewriter = tensorfn.rewrite(fn, resolve)
+        if rewriter.problems:
+            raise Unsupported(rewriter.problems[0][1])
+        left = _framework_calls(new, resolve)
+        if left:
+            raise Unsupported(f"`{left}` in the Lambda has no PyTorch translation yet")
+        if ctx.in_shape is not None and tensorfn.elementwise(fn, resolve):
+            ctx.out_shape = ctx.in_shape
+        fn = new
+    elif not isinstance(fn, cst.Name):
+        raise Unsupported("Lambda takes a lambda or the name of a function")
+    if not _is(ctx, "output_shape", None):
+        try:
+            shape = literal(ctx.args["output_shape"])
+        except ValueError:
+            shape = None
+        if isinstance(shape, tuple) and all(isinstance(d, int) or d is None for d in shape):
+            ctx.out_shape = shape
+    args = [fn] if _is(ctx, "arguments", None) else [fn, ctx.args["arguments"]]
+    return _support_call("KerasLambda", args)
+
+
+def _framework_calls(node: cst.CSTNode, resolve) -> str:
+    """The first call left in `node` whose function resolves to Keras or TensorFlow."""
+    found: list[str] = []
+
+    class Find(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            key = resolve(call.func) or ""
+            if not found and key.split(".")[0] in ("keras", "tensorflow"):
+                found.append(code(call.func))
+
+    node.visit(Find())
+    return found[0] if found else ""
+
+
 def normalization(ctx: LayerContext) -> cst.BaseExpression:
     """Normalization with its statistics given: (x - mean) / max(sqrt(variance), epsilon)."""
     if _is(ctx, "mean", None) or _is(ctx, "variance", None):
@@ -647,6 +692,7 @@ MODULE_HOOKS.update({name: _guarded(fn) for name, fn in {
     "separable": separable,
     "cropping": cropping,
     "normalization": normalization,
+    "lambda": keras_lambda,
 }.items()})
 
 

@@ -117,6 +117,10 @@ def _same(shape: Shape, args: dict) -> Shape:
     return shape
 
 
+def _unknown(shape: Shape, args: dict) -> Shape | None:
+    return None  # a layer hook gives the shape when it knows it
+
+
 def _flatten(shape: Shape, args: dict) -> Shape:
     total: Dim = 1
     for d in shape:
@@ -248,6 +252,7 @@ SHAPES: dict[str, ShapeFn] = {
     "permute": _permute,
     "dense": _dense,
     "same": _same,
+    "unknown": _unknown,
     "flatten": _flatten,
     "reshape": _reshape,
     "conv": _conv,
