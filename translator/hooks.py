@@ -153,6 +153,8 @@ def _keep_rate_to_update_rate(node: cst.BaseExpression) -> str:
 
 
 def batchnorm(ctx: LayerContext) -> cst.BaseExpression:
+    if "mode" in ctx.args and ctx.value("mode") != 0:
+        raise Unsupported("BatchNormalization(mode=...) other than Keras 1's feature-wise mode 0")
     if ctx.value("axis") not in (-1, len(ctx.in_shape or ())):
         raise Unsupported("BatchNormalization over an axis other than the channels")
     rank = len(ctx.in_shape) if ctx.in_shape is not None else 1
