@@ -82,3 +82,46 @@ def test_a_function_only_used_elsewhere_is_not_rewritten() -> None:
         print(summarize(np.ones(3)))
     """)
     assert "K.mean" in result.code and result.todos >= 1  # not a tensor function of a model: reported
+
+
+QUICKSTART = """\
+import numpy as np
+import tensorflow as tf
+import keras
+
+activation_function = 'relu'
+rng = np.random.default_rng(0)
+x_train = rng.random((32, 4, 4)).astype("float32")
+y_train = rng.integers(0, 3, 32)
+model = keras.models.Sequential([
+    keras.layers.Flatten(input_shape=(4, 4)),
+    keras.layers.Dense(8, activation=activation_function),
+    keras.layers.Dropout(0.5),
+    keras.layers.Dense(3)
+])
+predictions = model(x_train[:1]).numpy()
+again = model(x_train[:1]).numpy()
+loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+first = loss_fn(y_train[:1], predictions).numpy()
+metrics = ['accuracy', keras.metrics.SparseTopKCategoricalAccuracy(k=2, name='top2')]
+model.compile(optimizer='adam', loss=loss_fn, metrics=metrics)
+history = model.fit(x_train, y_train, epochs=2, verbose=0)
+"""
+
+
+def test_quickstart_idioms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loss object in a variable (and called on its own), metrics in a variable, an activation
+    named by a constant, and the model called on data."""
+    import keras
+
+    result = translate_source(QUICKSTART, filename="quickstart.py")
+    assert result.todos == 0, [d.render() for d in result.diagnostics]
+    assert "model.loss_fn = sparse_categorical_crossentropy" in result.code
+    path = tmp_path / "t.py"
+    path.write_text(result.code)
+    monkeypatch.chdir(tmp_path)
+    ns = runpy.run_path(str(path), run_name="__main__")
+    assert (ns["predictions"] == ns["again"]).all()  # inference mode: dropout off, as Keras' model(x)
+    want = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(ns["y_train"][:1], ns["predictions"])
+    assert float(ns["first"]) == pytest.approx(float(want), rel=1e-5)
+    assert set(ns["history"].history) == {"loss", "accuracy", "top2"}

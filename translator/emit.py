@@ -209,6 +209,7 @@ class Analyzer(cst.CSTVisitor):
         self.last_fit = ""  # the model variable fit most recently
         self.loads: dict[int, str] = {}
         self.tensor_functions: set[str] = set()  # the script's functions used as losses, metrics, Lambdas
+        self.values: dict[str, cst.BaseExpression] = {}  # module-level names bound once to a call or list
         self.scopes = 0
 
     def visit_Import(self, node: cst.Import) -> None:
@@ -398,12 +399,16 @@ class Analyzer(cst.CSTVisitor):
                 constant = literal(value)
             except ValueError:
                 constant = None
-            if var not in self.assigned and (isinstance(constant, int) and not isinstance(constant, bool) or (
+            if var not in self.assigned and (isinstance(constant, (int, str)) and not isinstance(constant, bool) or (
                     isinstance(constant, tuple) and constant
                     and all(isinstance(v, int) and not isinstance(v, bool) for v in constant))):
                 self.constants[var] = constant
             else:
                 self.constants.pop(var, None)
+            if var not in self.assigned and isinstance(value, (cst.Call, cst.List)):
+                self.values[var] = value  # `loss_fn = keras.losses.X(...)`, `metrics = [...]`: read by compile
+            else:
+                self.values.pop(var, None)
             if var not in self.assigned and isinstance(constant, list) and constant and all(
                     isinstance(v, (int, float, str)) for v in constant):
                 self.sequences[var] = constant
@@ -1436,12 +1441,16 @@ class Translator(cst.CSTTransformer):
         if isinstance(node, cst.Name) and node.value in self.an.tensor_functions:  # the script's own loss
             self.support.add("KerasLossFunction")
             return cst.Call(cst.Name("KerasLossFunction"), [cst.Arg(node)])
+        c = self.an.var_sources[var]
+        return self._loss_function(node, any(m.folded for m in self.builds[id(c)].info.layers))
+
+    def _loss_function(self, node: cst.BaseExpression, folded: bool) -> cst.BaseExpression:
+        """A Keras loss as the translated loss function (predictions first), for a model whose output
+        activation is `folded` into the loss or not."""
         found = self._loss_rule(node)
         if found is None:
             raise Unsupported(f"loss `{code(node)}` has no rule")
         rule, values = found
-        c = self.an.var_sources[var]
-        folded = any(m.folded for m in self.builds[id(c)].info.layers)
         for k, v in values.items():
             default = dict(rule.signature).get(k)
             if k == "from_logits" or k in {a.source for a in rule.args}:
@@ -1642,6 +1651,10 @@ class Translator(cst.CSTTransformer):
     def _compile(self, var: str, call: cst.Call, stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
         args = bind(call, (("optimizer", "'rmsprop'"), ("loss", "None"), ("loss_weights", "None"),
                            ("metrics", "None")), {}, {})
+        for name in ("loss", "metrics"):  # `loss=loss_fn`: the module-level value it names
+            arg = args.get(name)
+            if isinstance(arg, cst.Name) and arg.value in self.an.values and arg.value not in self.an.tensor_functions:
+                args[name] = self.an.values[arg.value]
         try:
             outputs = self.builds[id(self.an.var_sources[var])].outputs
             extra = set(args) - {"optimizer", "loss", "metrics", *(("loss_weights",) if outputs else ())}
@@ -1777,6 +1790,15 @@ class CallRewriter(cst.CSTTransformer):
             var, method = func.value.value, func.attr.value
             if var in t.an.model_vars and not t._failed_var(var):
                 return self._model_method(var, method, original_node, updated_node)
+        func = original_node.func
+        if isinstance(func, cst.Name) and func.value in t.an.model_vars and not t._failed_var(func.value) \
+                and func.value not in t.an.function_nodes:  # `model(x)`: called on data
+            positional = [a for a in updated_node.args if a.keyword is None and not a.star]
+            extra = [a for a in updated_node.args if a.keyword is not None and a.keyword.value != "training"]
+            if len(positional) == 1 and not extra and len(updated_node.args) <= 2:
+                t.support.add("keras_call")
+                t.stats = t.stats + Stats(calls=1)
+                return cst.Call(cst.Name("keras_call"), [cst.Arg(func), *updated_node.args])
         key = t.names.resolve(original_node.func)
         if key is None:
             return updated_node
@@ -1793,6 +1815,23 @@ class CallRewriter(cst.CSTTransformer):
                 return t._optimizer_call(t.rules.optimizers[name], updated_node, None, original_node)
             except Unsupported as exc:
                 self.todo(original_node, "unsupported-optimizer", str(exc))
+        if key.startswith("keras.losses.") and name[:1].isupper() and name in t.rules.losses:
+            try:  # a loss object outside compile(), called as Keras calls it: loss(y_true, y_pred)
+                loss = t._loss_function(updated_node, False)
+            except (Unsupported, LayerError) as exc:
+                self.todo(original_node, "unsupported-loss", str(exc))
+                return updated_node
+            t.support.add("KerasLossObject")
+            t.stats = t.stats + Stats(calls=1)
+            return cst.Call(cst.Name("KerasLossObject"), [cst.Arg(loss)])
+        if key.startswith("keras.metrics.") and name[:1].isupper():
+            try:  # a metric object outside compile(): the support object compile() would make
+                _, value = t._metric_entry(updated_node)
+            except (Unsupported, LayerError) as exc:
+                self.todo(original_node, "unsupported-metric", str(exc))
+                return updated_node
+            t.stats = t.stats + Stats(calls=1)
+            return value
         return updated_node
 
     def _model_method(self, var: str, method: str, orig: cst.Call, call: cst.Call) -> cst.BaseExpression:

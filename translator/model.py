@@ -181,7 +181,9 @@ class SequentialBuilder:
             value = literal(node)
         except ValueError:
             key = resolve(node)
-            if key and key.rsplit(".", 1)[0] in ("keras.activations", "tensorflow.nn", "tensorflow.math"):
+            if isinstance(node, cst.Name) and isinstance(self.constants.get(node.value), str):
+                value = self.constants[node.value]  # `activation_function = 'relu'` at module level
+            elif key and key.rsplit(".", 1)[0] in ("keras.activations", "tensorflow.nn", "tensorflow.math"):
                 value = key.rsplit(".", 1)[1]
             else:
                 raise Unsupported(f"activation `{code(node)}` is not a known Keras activation") from None

@@ -1,6 +1,10 @@
 """Tensor functions the script writes itself: Lambda layers, custom losses and metrics."""
 
+import numpy as np
+import torch
 from torch import nn
+
+from .torch_support import inputs, keras_output, targets
 
 
 class KerasLambda(nn.Module):
@@ -38,3 +42,29 @@ class KerasLossFunction:
 
 class KerasMetricFunction(KerasLossFunction):
     """A metric the script defines as fn(y_true, y_pred): its mean over the batch, as Keras logs it."""
+
+
+class KerasLossObject:
+    """A Keras loss object used outside compile(), called as Keras calls it: loss(y_true, y_pred),
+    arrays or tensors, giving the loss averaged over the batch."""
+
+    def __init__(self, loss):
+        self.loss = loss  # the translated loss: predictions first
+
+    def __call__(self, y_true, y_pred):
+        y_pred = y_pred if torch.is_tensor(y_pred) else torch.as_tensor(np.asarray(y_pred, dtype=np.float32))
+        return self.loss(y_pred, y_true if torch.is_tensor(y_true) else targets(y_true))
+
+
+def keras_call(model, x, training=False):
+    """`model(x)` as Keras runs it: arrays or tensors in, inference mode (dropout off) unless
+    training=True, the output activation applied, a tensor out."""
+    was_training = model.training
+    model.train(bool(training))
+    try:
+        with torch.set_grad_enabled(bool(training)):
+            xb = inputs(x, model)
+            out = model(*xb) if isinstance(xb, tuple) else model(xb)
+        return keras_output(model, out)
+    finally:
+        model.train(was_training)
