@@ -1853,6 +1853,13 @@ class CallRewriter(cst.CSTTransformer):
                 self.todo(orig, f"unsupported-{method}", str(exc))
                 return call
             bad = [k for k in bound if k not in supported and k not in LOADER_ARGS]
+            weighted = [k for k in ("class_weight", "sample_weight") if k in bound and code(bound[k]) != "None"]
+            if method == "fit" and not generator_like(bound):
+                bad = [k for k in bad if k not in ("class_weight", "sample_weight")]
+                build = t.builds.get(id(t.an.var_sources[var]))
+                if weighted and (t.target == fastai_target.TARGET
+                                 or build is not None and (build.outputs or build.regularized)):
+                    bad += weighted  # a single output without regularizers, on the PyTorch target
             if bad:
                 self.todo(orig, f"unsupported-{method}", f"{method}({', '.join(bad)}=...) is not supported")
                 return call
@@ -2054,6 +2061,11 @@ def _expr_stmt(value: cst.BaseExpression) -> cst.SimpleStatementLine:
 
 def _as_node(value) -> cst.BaseExpression:
     return value if isinstance(value, cst.CSTNode) else cst.parse_expression(repr(value))
+
+
+def generator_like(bound: dict) -> bool:
+    """fit() given steps (batches from a generator): sample weights there are not supported."""
+    return bool(STEP_ARGS & set(bound))
 
 
 def _same(value, default: str) -> bool:

@@ -67,7 +67,32 @@ def batch_logs(totals, seen, stateful):
     return dict(sorted(logs.items()))
 
 
-def run_epoch(model, x, y, batch_size, shuffle=False, train=False, callbacks=()):
+def sample_weights(y, class_weight=None, sample_weight=None):
+    """Keras' per-sample loss weights: `sample_weight` as given, or each sample's class weight
+    (classes by argmax of one-hot targets, else the rounded label; a class not listed weighs 1)."""
+    if class_weight is None and sample_weight is None:
+        return None
+    if isinstance(y, tuple):
+        raise TypeError("class_weight and sample_weight need a model with a single output")
+    if class_weight is not None and sample_weight is not None:
+        raise ValueError("You cannot `class_weight` and `sample_weight` at the same time.")
+    if sample_weight is not None:
+        return torch.as_tensor(np.asarray(sample_weight, dtype=np.float32)).reshape(-1)
+    table = torch.tensor([float(class_weight.get(c, 1.0)) for c in range(int(max(class_weight)) + 1)])
+    if y.dim() >= 2 and y.shape[-1] > 1:
+        classes = y.argmax(-1)
+    else:
+        classes = torch.round(y.reshape(y.shape[0], -1)[:, 0].double()).long()
+    return table[classes]
+
+
+def weighted_loss(loss_fn, out, y, w):
+    """Keras' weighted loss: each sample's loss times its weight, summed, divided by the batch size."""
+    per_sample = torch.stack([loss_fn(out[i:i + 1], y[i:i + 1]) for i in range(len(w))])
+    return (per_sample * w).sum() / len(w)
+
+
+def run_epoch(model, x, y, batch_size, shuffle=False, train=False, callbacks=(), weights=None):
     """One pass over (x, y); returns loss and metrics averaged over samples, as Keras logs them
     (stateful metrics, such as AUC, accumulate over the pass and report once at its end).
 
@@ -85,7 +110,7 @@ def run_epoch(model, x, y, batch_size, shuffle=False, train=False, callbacks=())
             callback.on_batch_begin(model, step)
         xb, yb = take(x, idx), take(y, idx)
         out = model(*xb) if isinstance(xb, tuple) else model(xb)
-        loss = model.loss_fn(out, yb)
+        loss = model.loss_fn(out, yb) if weights is None else weighted_loss(model.loss_fn, out, yb, weights[idx])
         if train:
             model.optimizer.zero_grad()
             loss.backward()
@@ -142,7 +167,8 @@ def log_epoch(verbose, steps, seconds, logs):
 
 
 def fit(model, x, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-        validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0):
+        validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0, class_weight=None,
+        sample_weight=None):
     """Keras' Model.fit: returns a History-like object whose .history has Keras' keys."""
     loop = getattr(x, "keras_fit", None) or getattr(validation_data, "keras_fit", None)
     if loop is not None:  # an ImageDataGenerator iterator (batches, not rows) brings its own loop
@@ -151,6 +177,7 @@ def fit(model, x, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=N
     batch_size = batch_size or 32
     verbose = 1 if verbose == "auto" else verbose
     x, y = inputs(x, model), targets(y, model)
+    weights = sample_weights(y, class_weight, sample_weight)
     x_val = None
     if validation_data is not None:
         x_val, y_val = inputs(validation_data[0], model), targets(validation_data[1], model)
@@ -158,6 +185,7 @@ def fit(model, x, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=N
         split = math.floor(rows(x) * (1 - validation_split))  # Keras validates on the last rows
         head, tail = slice(None, split), slice(split, None)
         x, y, x_val, y_val = take(x, head), take(y, head), take(x, tail), take(y, tail)
+        weights = None if weights is None else weights[head]
     history = types.SimpleNamespace(history={}, epoch=[])
     model.stop_training = False
     callbacks = callbacks or []
@@ -174,7 +202,7 @@ def fit(model, x, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=N
             if hasattr(callback, "on_epoch_begin"):
                 callback.on_epoch_begin(model, epoch)
         model.train()
-        logs = run_epoch(model, x, y, batch_size, shuffle, train=True, callbacks=callbacks)
+        logs = run_epoch(model, x, y, batch_size, shuffle, train=True, callbacks=callbacks, weights=weights)
         if x_val is not None:
             model.eval()
             with torch.inference_mode():
