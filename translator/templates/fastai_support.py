@@ -100,7 +100,8 @@ class KerasModelView:
     of a fastai Learner: the model, with the torch optimizer and a stop_training flag beside it."""
 
     def __init__(self, learn):
-        self.learn, self.optimizer, self.stop_training = learn, learn.opt.opt, False
+        # a translated optimizer is wrapped in fastai's OptimWrapper; fastai's own has no torch one
+        self.learn, self.optimizer, self.stop_training = learn, getattr(learn.opt, "opt", learn.opt), False
 
     def __getattr__(self, name):
         return getattr(self.learn.model, name)
