@@ -443,7 +443,7 @@ class Analyzer(cst.CSTVisitor):
             self.nodes.pop((function, var), None)
         layer_key = self._layer_key(value)
         model_layer = self._model_layer(value)
-        if layer_key and layer_key.rsplit(".", 1)[1] in self.rules.layers:
+        if layer_key and layer_key.rsplit(".", 1)[-1] in self.rules.layers:
             self.layer_objects[(function, var)] = value  # type: ignore[assignment]
             self.layer_sources.pop((function, var), None)
         elif model_layer is not None:  # `decoder_layer = autoencoder.layers[-1]`: that model's layer
@@ -683,7 +683,7 @@ class Analyzer(cst.CSTVisitor):
         if _is_call_to(value, self.names, INPUT_KEYS - {"keras.layers.InputLayer"}):
             return graph.Node(var, value, "input", input_call=value)
         func_key = self.names.resolve(value.func) or ""
-        merge_fn = func_key.rsplit(".", 1)[1] if func_key.startswith("keras.layers.") else ""
+        merge_fn = func_key.rsplit(".", 1)[-1] if func_key.startswith("keras.layers.") else ""
         if merge_fn in graph.MERGE_FUNCTIONS:  # layers.concatenate([a, b], axis=-1)
             if not value.args or value.args[0].keyword or value.args[0].star:
                 return None
@@ -704,7 +704,7 @@ class Analyzer(cst.CSTVisitor):
         key = self._layer_key(layer_call) if layer_call is not None else None
         if key is None:
             return None
-        cls = key.rsplit(".", 1)[1]
+        cls = key.rsplit(".", 1)[-1]
         if cls in graph.MERGE_LAYERS:
             parents = self._node_list(value.args[0].value, depth)
         else:
@@ -924,8 +924,8 @@ class Translator(cst.CSTTransformer):
             if isinstance(el, cst.Name) and el.value in self.submodels:  # a model used as a layer
                 calls.append((el, "@model"))  # type: ignore[arg-type]
                 continue
-            if not key or not key.startswith("keras.layers.") or key.rsplit(".", 1)[1] not in self.rules.layers:
-                what = key.rsplit(".", 1)[1] if key else code(el)[:60]
+            if not key or not key.startswith("keras.layers.") or key.rsplit(".", 1)[-1] not in self.rules.layers:
+                what = key.rsplit(".", 1)[-1] if key else code(el)[:60]
                 raise LayerError(f"layer `{what}` has no rule", el)
             calls.append((el, key))  # type: ignore[arg-type]
         return calls, (input_shape, name_arg)
@@ -1074,7 +1074,7 @@ class Translator(cst.CSTTransformer):
         last_call, key = calls[-1]
         if key == "@model":
             return ""
-        rule = self.rules.layers[key.rsplit(".", 1)[1]]
+        rule = self.rules.layers[key.rsplit(".", 1)[-1]]
         head = rule.fold
         if not head and not rule.own_activation:  # an RNN's `activation` is inside its cell
             args = bind(last_call, rule.signature, dict(rule.renames), self.rules.keywords)
@@ -1386,7 +1386,7 @@ class Translator(cst.CSTTransformer):
         key = self.names.resolve(func) or ""
         if not key.startswith("keras.losses."):
             return None
-        rule = self.rules.losses.get(key.rsplit(".", 1)[1])
+        rule = self.rules.losses.get(key.rsplit(".", 1)[-1])
         if rule is None:
             return None
         if not isinstance(node, cst.Call):
@@ -1485,8 +1485,8 @@ class Translator(cst.CSTTransformer):
         except ValueError:
             pass
         key = self.names.resolve(node.func) if isinstance(node, cst.Call) else None
-        if key and key.startswith("keras.optimizers.") and key.rsplit(".", 1)[1] in self.rules.optimizers:
-            return self._optimizer_call(self.rules.optimizers[key.rsplit(".", 1)[1]], node, params)
+        if key and key.startswith("keras.optimizers.") and key.rsplit(".", 1)[-1] in self.rules.optimizers:
+            return self._optimizer_call(self.rules.optimizers[key.rsplit(".", 1)[-1]], node, params)
         raise Unsupported(f"optimizer `{code(node)}` has no rule")
 
     def _optimizer_call(self, rule, call: cst.Call, params: cst.BaseExpression | None,
@@ -1602,9 +1602,9 @@ class Translator(cst.CSTTransformer):
         rule = self.rules.metrics.get(key) if key.startswith("keras.metrics.") else None
         if rule is None:
             raise Unsupported(f"metric `{code(node)}` has no rule")
-        if call is None and key.rsplit(".", 1)[1] == rule.function:
+        if call is None and key.rsplit(".", 1)[-1] == rule.function:
             return rule.function, self._metric_value(rule, {})
-        if call is not None and key.rsplit(".", 1)[1] != rule.keras:
+        if call is not None and key.rsplit(".", 1)[-1] != rule.keras:
             raise Unsupported(f"metric `{code(node)}` has no rule")
         args = bind(call, rule.signature, {}, self.rules.keywords) if call is not None else {}
         defaults = dict(rule.signature)
@@ -1802,7 +1802,7 @@ class CallRewriter(cst.CSTTransformer):
         key = t.names.resolve(original_node.func)
         if key is None:
             return updated_node
-        name = key.rsplit(".", 1)[1]
+        name = key.rsplit(".", 1)[-1]
         if key.startswith("keras.callbacks.") and name in t.rules.callbacks:
             return self._callback(t.rules.callbacks[name], original_node, updated_node)
         utility = t.rules.utilities.get(key)
@@ -1988,7 +1988,7 @@ class CallRewriter(cst.CSTTransformer):
             args = bind(node, tuple(signature.items()), {}, {})
         except LayerError as exc:
             return str(exc)
-        name = rule["keras"].rsplit(".", 1)[1]
+        name = rule["keras"].rsplit(".", 1)[-1]
         bad = [k for k in args if k not in signature]
         bad += [k for k in rule.get("unsupported", ()) if k in args and not _same(args[k], signature[k])]
         return f"{name}({', '.join(bad)}=...) is not supported" if bad else ""

@@ -441,7 +441,7 @@ def _inner_layer(ctx: LayerContext, wrapper: str):
     node = ctx.args["layer"]
     key = ctx.resolve(node.func) if isinstance(node, cst.Call) and ctx.resolve else None
     rules = load_rules()
-    name = key.rsplit(".", 1)[1] if key and key.startswith("keras.layers.") else None
+    name = key.rsplit(".", 1)[-1] if key and key.startswith("keras.layers.") else None
     if name is None or name not in rules.layers:
         raise Unsupported(f"{wrapper} of `{cst.Module([]).code_for_node(node)[:40]}` has no rule")
     rule = rules.layers[name]
@@ -734,7 +734,7 @@ def initializer(node: cst.BaseExpression, resolve) -> tuple[str, list[tuple[str,
     if isinstance(value, str) and value in INITIALIZERS:
         return INITIALIZERS[value][0], []
     key = resolve(node.func) if isinstance(node, cst.Call) and resolve else None
-    name = key.rsplit(".", 1)[1] if key and key.startswith("keras.initializers.") else None
+    name = key.rsplit(".", 1)[-1] if key and key.startswith("keras.initializers.") else None
     if name is None or name not in INITIALIZERS or not isinstance(node, cst.Call):
         raise Unsupported(f"initializer `{cst.Module([]).code_for_node(node)[:40]}` has no rule")
     target, order = INITIALIZERS[name]

@@ -184,7 +184,7 @@ class SequentialBuilder:
             if isinstance(node, cst.Name) and isinstance(self.constants.get(node.value), str):
                 value = self.constants[node.value]  # `activation_function = 'relu'` at module level
             elif key and key.rsplit(".", 1)[0] in ("keras.activations", "tensorflow.nn", "tensorflow.math"):
-                value = key.rsplit(".", 1)[1]
+                value = key.rsplit(".", 1)[-1]
             else:
                 raise Unsupported(f"activation `{code(node)}` is not a known Keras activation") from None
         if value is None:
@@ -262,7 +262,7 @@ class SequentialBuilder:
 
     def first_shape(self, call: cst.Call, key: str) -> Shape | None:
         """The model's input shape read from its first layer's arguments (input_shape=, input_dim=)."""
-        keras_class = key.rsplit(".", 1)[1]
+        keras_class = key.rsplit(".", 1)[-1]
         rule = self.rules.layers[keras_class]
         try:
             given = bind(call, rule.signature, dict(rule.renames), self.rules.keywords)
@@ -308,7 +308,7 @@ class SequentialBuilder:
 
     def _step(self, call: cst.Call, key: str, shape: Shape | None, layout: str, fold: str,
               resolve) -> LayerStep:
-        keras_class = key.rsplit(".", 1)[1]
+        keras_class = key.rsplit(".", 1)[-1]
         rule = self.rules.layers[keras_class]
         renames = dict(rule.renames)
         args = bind(call, rule.signature, renames, self.rules.keywords)
@@ -503,7 +503,7 @@ def _penalties(node: cst.BaseExpression, weight: str, lm: LayerMap, resolve) -> 
         key = resolve(node.func) or ""
         if not key.startswith("keras.regularizers."):
             raise Unsupported(f"regularizer `{code(node)}` has no rule")
-        name = key.rsplit(".", 1)[1]
+        name = key.rsplit(".", 1)[-1]
         if name not in REGULARIZERS:
             raise Unsupported(f"regularizer `{name}` has no rule")
         factors = bind(node, REGULARIZERS[name], {}, {})

@@ -104,7 +104,7 @@ class RuleSet:
                 dotted = replacement + dotted[len(prefix) :]
         if dotted.startswith("keras.layers.") and dotted.count(".") > 2:
             # Keras 2 module paths such as keras.layers.recurrent.LSTM
-            dotted = "keras.layers." + dotted.rsplit(".", 1)[1]
+            dotted = "keras.layers." + dotted.rsplit(".", 1)[-1]
         return self.aliases.get(dotted, dotted)
 
 

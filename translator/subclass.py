@@ -208,7 +208,7 @@ def _normalize(args: dict, call: cst.Call, key: str) -> cst.BaseExpression:
 
 def _initializer(args: dict, call: cst.Call, key: str) -> cst.BaseExpression:
     """A Keras initializer object as keras_weight() reads it: its name, or a dict with its config."""
-    name = key.rsplit(".", 1)[1]
+    name = key.rsplit(".", 1)[-1]
     if name in TF_INITIALIZERS:
         target, order = TF_INITIALIZERS[name]
         config = []
@@ -288,7 +288,7 @@ def op_expression(rule: OpRule, call: cst.Call, key: str) -> cst.BaseExpression:
     if not rule.signature and rule.hook:
         return OP_HOOKS[rule.hook]({}, call, key)
     args = bind(call, rule.signature, dict(rule.renames), {})
-    name = key.rsplit(".", 1)[1]
+    name = key.rsplit(".", 1)[-1]
     signature = dict(rule.signature)
     for arg in args:
         if arg in rule.unsupported or (arg not in signature and arg not in rule.ignore):
@@ -852,15 +852,15 @@ class ClassWriter:
         script = t.an.classes.get(call.func.value) if isinstance(call.func, cst.Name) else None
         if script is not None and script.ok:  # the script's own layer (or model) class
             return Slot(attr, call, stmt, script.name, self._keras_name(script.name, call), script_class=script)
-        if key and key.startswith("keras.layers.") and key.rsplit(".", 1)[1] in t.rules.layers:
-            keras_class = key.rsplit(".", 1)[1]
+        if key and key.startswith("keras.layers.") and key.rsplit(".", 1)[-1] in t.rules.layers:
+            keras_class = key.rsplit(".", 1)[-1]
             return Slot(attr, call, stmt, keras_class, self._keras_name(keras_class, call), key=key,
                         layout=t.rules.layers[keras_class].layout)
         if key == "keras.Sequential":
             nested = self._sequential_layers(call)
             if nested is not None:
                 for inner, inner_key in nested:  # Keras names the inner layers first
-                    self._keras_name(inner_key.rsplit(".", 1)[1], inner)
+                    self._keras_name(inner_key.rsplit(".", 1)[-1], inner)
                 return Slot(attr, call, stmt, "Sequential", self._keras_name("Sequential", call), nested=nested)
         return None
 
@@ -875,7 +875,7 @@ class ClassWriter:
         for el in args[0].value.elements:
             key = t.names.resolve(el.value.func) if isinstance(el.value, cst.Call) else None
             if isinstance(el, cst.StarredElement) or not key or not key.startswith("keras.layers.") \
-                    or key.rsplit(".", 1)[1] not in t.rules.layers:
+                    or key.rsplit(".", 1)[-1] not in t.rules.layers:
                 return None
             out.append((el.value, key))
         return out or None
@@ -883,8 +883,8 @@ class ClassWriter:
     def _build_sequential(self, slot: Slot, in_shape) -> None:
         """A Sequential kept as an attribute: nn.Sequential of the translated layers."""
         t = self.t
-        first = t.rules.layers[slot.nested[0][1].rsplit(".", 1)[1]]  # type: ignore[index]
-        chain = all(t.rules.layers[k.rsplit(".", 1)[1]].shape in ("dense", "same") for _, k in slot.nested)
+        first = t.rules.layers[slot.nested[0][1].rsplit(".", 1)[-1]]  # type: ignore[index]
+        chain = all(t.rules.layers[k.rsplit(".", 1)[-1]].shape in ("dense", "same") for _, k in slot.nested)
         proxy = in_shape if _known_rank(in_shape) else (in_shape.last,) if isinstance(in_shape, Tail) \
             else (None,) if first.shape == "dense" else None
         builder = SequentialBuilder(t.rules, Counter())
