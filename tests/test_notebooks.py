@@ -85,11 +85,11 @@ def test_translated_notebook_runs_under_pytorch(tmp_path: Path) -> None:
 def test_diagnostics_point_at_cell_and_line(tmp_path: Path, capsys) -> None:
     extra = [new_markdown_cell("more"),
              new_code_cell("import keras\n\nother = keras.Sequential([\n    keras.Input(shape=(4,)),"
-                           "\n    keras.layers.Lambda(lambda t: t),\n])")]
+                           "\n    keras.layers.TextVectorization(max_tokens=8),\n])")]
     src = _write(tmp_path / "nb_keras.ipynb", _notebook(extra))
     assert main(["translate", str(src), "-o", str(tmp_path / "out.ipynb")]) == 1
     err = capsys.readouterr().err
-    assert f"{src}:cell 9:5:5: todo [unsupported-layer] layer `Lambda` has no rule" in err
+    assert f"{src}:cell 9:5:5: todo [unsupported-layer] layer `TextVectorization` has no rule" in err
     bad = _write(tmp_path / "bad_keras.ipynb", _notebook([new_code_cell("x = 1\ny = (\n")]))
     assert main(["translate", str(bad), "-o", str(tmp_path / "bad.ipynb")]) == 2
     assert f"{bad}:cell 8:" in capsys.readouterr().err

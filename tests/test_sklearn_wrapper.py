@@ -243,8 +243,9 @@ def test_clone_get_params_and_set_params() -> None:
     assert est.get_params()["epochs"] == 2
     with pytest.raises(ValueError, match="unknown_thing is not a legal parameter"):
         ns["KerasClassifier"](build_fn=ns["create_model"], unknown_thing=1)
-    with pytest.raises(ValueError, match="class_weight is not supported by the PyTorch translation"):
-        ns["KerasClassifier"](build_fn=ns["create_model"], class_weight={0: 1.0, 1: 2.0})
+    with pytest.raises(ValueError, match="validation_freq is not supported by the PyTorch translation"):
+        ns["KerasClassifier"](build_fn=ns["create_model"], validation_freq=2)
+    ns["KerasClassifier"](build_fn=ns["create_model"], class_weight={0: 1.0, 1: 2.0})  # fit takes it
     legacy = ns["KerasClassifier"](build_fn=ns["create_model"], nb_epoch=2, verbose=0)  # Keras 1's epochs
     history = legacy.fit(ns["X"], ns["Y"])
     assert len(history.history["loss"]) == 2
