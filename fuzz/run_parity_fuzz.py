@@ -51,7 +51,7 @@ def check_specs(specs: list[ModelSpec], workdir: Path, train_steps: int = 1,
         result = translate_source(script, filename=str(path))
         todos = [d for d in result.diagnostics if d.severity in ("todo", "error")]
         if todos:
-            outcomes[n] = Outcome(spec, "untranslated", todos[0].render(), script)
+            outcomes[n] = Outcome(spec, "untranslated", f"[{todos[0].rule}] {todos[0].message}", script)
             continue
         cases.append((n, path, result))
     options = ParityOptions(train_steps=train_steps, timeout_s=120)

@@ -136,12 +136,10 @@ def reshape(ctx: LayerContext) -> cst.BaseExpression:
 
 def relu(ctx: LayerContext) -> cst.BaseExpression:
     max_value, slope, threshold = ctx.value("max_value"), ctx.value("negative_slope"), ctx.value("threshold")
-    if threshold:
-        raise Unsupported("ReLU(threshold=...) has no torch module")
+    if threshold or max_value is not None and slope:  # no single torch module: Keras' formula
+        return expr(f"KerasReLU({max_value!r}, {slope!r}, {threshold!r})")
     if max_value is None:
         return expr("nn.ReLU()") if not slope else expr(f"nn.LeakyReLU({slope!r})")
-    if slope:
-        raise Unsupported("ReLU with both max_value and negative_slope has no torch module")
     return expr("nn.ReLU6()") if max_value == 6 else expr(f"nn.Hardtanh(0.0, {float(max_value)!r})")
 
 

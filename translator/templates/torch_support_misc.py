@@ -3,6 +3,7 @@ the TensorBoard, CSVLogger and LearningRateScheduler callbacks."""
 
 import numpy as np
 import torch
+from torch import nn
 
 from .torch_support import keras_cache_path, read_npz
 
@@ -316,3 +317,19 @@ def set_image_dim_ordering(dim_ordering):
     """Keras 1's setting of the image data format; the translation supports only "tf" (channels last)."""
     if dim_ordering != "tf":
         raise ValueError("the translated layers hold images channels last")
+
+
+class KerasReLU(nn.Module):
+    """Keras' ReLU with max_value, negative_slope and threshold together: x above the threshold
+    (clipped to [0, max_value]), negative_slope * (x - threshold) below it."""
+
+    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0):
+        super().__init__()
+        self.max_value, self.negative_slope, self.threshold = max_value, negative_slope, threshold
+
+    def forward(self, x):
+        below = torch.relu(self.threshold - x)
+        y = x * (x > self.threshold) if self.threshold else torch.relu(x)
+        if self.max_value is not None:
+            y = torch.clamp(y, 0.0, self.max_value)
+        return y - self.negative_slope * below if self.negative_slope else y
