@@ -10,37 +10,66 @@ import libcst as cst
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
-def _defined_name(stmt: cst.BaseStatement) -> str | None:
-    """The name a template statement defines: a function, a class or a module-level constant."""
-    if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
-        return stmt.name.value
-    if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign):
-        targets = stmt.body[0].targets
-        if len(targets) == 1 and isinstance(targets[0].target, cst.Name):
-            return targets[0].target.value
-    return None
+class _Lazy(dict):
+    """Template definitions by name, parsed with libcst only when a translation asks for one.
+
+    The template files are scanned with `ast` (fast); each top-level statement keeps its source
+    text, with the comments and blank lines before it, until it is first used."""
+
+    def __init__(self, texts: dict[str, str]):
+        super().__init__(dict.fromkeys(texts))
+        self.texts = texts
+
+    def __getitem__(self, name: str) -> cst.BaseStatement:
+        stmt = super().__getitem__(name)
+        if stmt is None:
+            stmt = cst.parse_module(self.texts[name]).body[0]
+            super().__setitem__(name, stmt)
+        return stmt
+
+    def items(self):  # type: ignore[override]
+        return [(name, self[name]) for name in self]
+
+    def values(self):  # type: ignore[override]
+        return [self[name] for name in self]
+
+
+def _statements(text: str):
+    """Each top-level statement of a template file: (ast node, its source with the lines before it)."""
+    import ast
+
+    lines = text.splitlines(keepends=True)
+    tree = ast.parse(text)
+    start = 0
+    for node in tree.body:
+        end = node.end_lineno or node.lineno
+        yield node, "".join(lines[start:end])
+        start = end
 
 
 @functools.cache
 def _definitions(target: str) -> tuple[dict[str, cst.BaseStatement], dict[str, cst.BaseStatement]]:
-    defs: dict[str, cst.BaseStatement] = {}
-    imports: dict[str, cst.BaseStatement] = {}
-    body: list[cst.BaseStatement] = []
+    import ast
+
+    texts: dict[str, str] = {}
+    imports: dict[str, str] = {}
     # torch_support.py first, then its topic files (torch_support_images.py, ...)
     for path in sorted(TEMPLATES.glob(f"{target}_support*.py"), key=lambda p: (len(p.stem), p.stem)):
-        body.extend(cst.parse_module(path.read_text(encoding="utf-8")).body)
-    for stmt in body:
-        name = _defined_name(stmt)
-        if name is not None:
-            if name in defs:
-                raise ValueError(f"support definition {name} is defined twice")
-            defs[name] = stmt
-        elif isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], (cst.Import, cst.ImportFrom)):
-            imp = stmt.body[0]
-            for alias in imp.names:  # type: ignore[union-attr]
-                name = alias.asname.name.value if alias.asname else cst.Module([]).code_for_node(alias.name)
-                imports[name.split(".")[0]] = stmt
-    return defs, imports
+        for node, source in _statements(path.read_text(encoding="utf-8")):
+            name = None
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = node.name
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                name = node.targets[0].id
+            if name is not None:
+                if name in texts:
+                    raise ValueError(f"support definition {name} is defined twice")
+                texts[name] = source
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                for alias in node.names:
+                    imports[(alias.asname or alias.name).split(".")[0]] = source
+    parsed_imports = {name: cst.parse_module(src).body[0] for name, src in imports.items()}
+    return _Lazy(texts), parsed_imports
 
 
 class _Names(cst.CSTVisitor):
@@ -68,14 +97,18 @@ def _merged(target: str) -> tuple[dict[str, cst.BaseStatement], dict[str, cst.Ba
         return _definitions("torch")
     own, own_imports = _definitions(target)
     base, base_imports = _definitions("torch")
-    defs = {**own, **{k: v for k, v in base.items() if k not in own}}
-    return defs, {**base_imports, **own_imports}
+    texts = {**own.texts, **{k: v for k, v in base.texts.items() if k not in own.texts}}  # type: ignore[attr-defined]
+    return _Lazy(texts), {**base_imports, **own_imports}
 
 
 @functools.cache
 def _uses(target: str, name: str) -> frozenset[str]:
     """The names one support definition reads (computed once per process)."""
     return frozenset(_names_in(_merged(target)[0][name]))
+
+
+def names() -> set[str]:
+    return set(_definitions("torch")[0])
 
 
 def select(target: str, wanted: set[str]) -> tuple[list[cst.BaseStatement], set[str]]:
@@ -92,11 +125,7 @@ def select(target: str, wanted: set[str]) -> tuple[list[cst.BaseStatement], set[
     needed: set[str] = set()
     for name in chosen:
         needed |= {n for n in _uses(target, name) if n in imports}
-    return [stmt for name, stmt in defs.items() if name in chosen], needed
-
-
-def names() -> set[str]:
-    return set(_definitions("torch")[0])
+    return [defs[name] for name in defs if name in chosen], needed
 
 
 def import_statement(target: str, name: str) -> cst.BaseStatement:
