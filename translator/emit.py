@@ -256,7 +256,7 @@ class Analyzer(cst.CSTVisitor):
         block.visit(Finder())
         return found
 
-    def _enter(self, node: cst.CSTNode, block: cst.CSTNode, reason: str) -> None:
+    def _enter(self, block: cst.CSTNode, reason: str) -> None:
         if self._builds(block):
             function = self.functions[-1] if self.functions else None
             before = frozenset(k for k in self.nodes if k[0] == function)
@@ -292,7 +292,7 @@ class Analyzer(cst.CSTVisitor):
             self.unrolled.add(id(node))
             self.flow[-1].append(None)
             return False
-        self._enter(node, node.body, "a loop whose iterations are known only at run time"
+        self._enter(node.body, "a loop whose iterations are known only at run time"
                     if bindings is None else "a loop that does more than build the model")
         return True
 
@@ -320,13 +320,13 @@ class Analyzer(cst.CSTVisitor):
         self.flow[-1].pop()
 
     def visit_While(self, node: cst.While) -> None:
-        self._enter(node, node.body, "a `while` loop")
+        self._enter(node.body, "a `while` loop")
 
     def leave_While(self, node: cst.While) -> None:
         self.flow[-1].pop()
 
     def visit_If(self, node: cst.If) -> None:
-        self._enter(node, node, "a condition known only at run time")
+        self._enter(node, "a condition known only at run time")
 
     def leave_If(self, node: cst.If) -> None:
         self.flow[-1].pop()
@@ -797,13 +797,12 @@ class Analyzer(cst.CSTVisitor):
         key = self.names.resolve(node.func) or ""
         if key == "keras.layers.Lambda" and node.args and node.args[0].keyword is None:
             self._tensor_functions_in(node.args[0].value)
-        if key.endswith("callbacks.ModelCheckpoint") and node.args and node.args[0].keyword is None \
-                or key.endswith("callbacks.ModelCheckpoint") and any(
-                    a.keyword and a.keyword.value == "filepath" for a in node.args):
-            arg = next(a for a in node.args if a.keyword is None or a.keyword.value == "filepath")
+        if key.endswith("callbacks.ModelCheckpoint"):
+            arg = next((a for a in node.args if a.keyword is None or a.keyword.value == "filepath"), None)
             try:
-                self.checkpoints.add(literal(arg.value))
-            except ValueError:
+                if arg is not None:
+                    self.checkpoints.add(literal(arg.value))
+            except (ValueError, TypeError):  # a path computed at run time, or an unhashable literal
                 pass
         if isinstance(node.func, cst.Attribute) and isinstance(node.func.value, cst.Name):
             var, method = node.func.value.value, node.func.attr.value

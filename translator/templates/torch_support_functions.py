@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from .torch_support import inputs, keras_output, targets
+from .torch_support_metrics import aligned
 
 
 class KerasLambda(nn.Module):
@@ -20,12 +21,7 @@ class KerasLambda(nn.Module):
 
 def keras_target(y, y_pred):
     """y_true as Keras hands it to a loss function: cast to the predictions' dtype, rank matched."""
-    y = y.to(y_pred.dtype)
-    if y.dim() == y_pred.dim() - 1:
-        y = y.unsqueeze(-1)
-    elif y.dim() == y_pred.dim() + 1 and y.shape[-1] == 1:
-        y = y.squeeze(-1)
-    return y
+    return aligned(y_pred, y.to(y_pred.dtype))[1]
 
 
 class KerasLossFunction:
