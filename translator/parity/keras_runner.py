@@ -174,7 +174,10 @@ def switch_off_dropout(model) -> list[str]:
 
 def probe_layers(model, layers, x: np.ndarray, rec: Recorder, probe: str) -> None:
     """Each layer's input and output in inference mode, and the model's own output."""
-    rec.arrays[f"p/{probe}/x"] = x
+    rec.arrays[f"p/{probe}/x"] = first_input(x)
+    if isinstance(x, list):  # several inputs: each one, in the model's order
+        for k, a in enumerate(x):
+            rec.arrays[f"p/{probe}/xs/{k}"] = a
     if type(model).__name__ == "Sequential":
         h = x
         for i, layer in enumerate(layers):
@@ -189,15 +192,19 @@ def probe_layers(model, layers, x: np.ndarray, rec: Recorder, probe: str) -> Non
 
         wanted = []
         for i, layer in enumerate(layers):
-            if not isinstance(layer.input, list | tuple | dict) and not isinstance(
-                    layer.output, list | tuple | dict):
-                wanted.append((i, layer))
-        probe_model = keras.Model(model.inputs, [t for _, layer in wanted
-                                                 for t in (layer.input, layer.output)])
-        values = probe_model(x, training=False)
-        for k, (i, _) in enumerate(wanted):
-            rec.arrays[f"p/{probe}/in/{i}"] = to_numpy(values[2 * k])
-            rec.arrays[f"p/{probe}/out/{i}"] = to_numpy(values[2 * k + 1])
+            output = layer.output
+            if isinstance(output, list | tuple) and output and getattr(layer, "return_state", False):
+                output = output[0]  # an RNN's return_state list: its output, then its states
+            # several inputs: a merge layer's list, or an RNN's input then its initial_state
+            given = list(layer.input) if isinstance(layer.input, list | tuple) else [layer.input]
+            if given and not isinstance(layer.input, dict) and not isinstance(output, list | tuple | dict):
+                wanted.append((i, given, output))
+        probe_model = keras.Model(model.inputs, [t for _, given, out in wanted for t in (*given, out)])
+        values = iter(probe_model(x, training=False))
+        for i, given, _ in wanted:
+            for m in range(len(given)):
+                rec.arrays[f"p/{probe}/in/{i}" + (f"/{m}" if m else "")] = to_numpy(next(values))
+            rec.arrays[f"p/{probe}/out/{i}"] = to_numpy(next(values))
     rec.arrays[f"p/{probe}/y"] = to_numpy(model(x, training=False))
 
 
@@ -224,7 +231,9 @@ def probe_calls(model, layers, x: np.ndarray, rec: Recorder, probe: str) -> None
     rec.arrays[f"p/{probe}/y"] = to_numpy(y)
 
 
-def random_input(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def random_input(x, rng: np.random.Generator):
+    if isinstance(x, list):
+        return [random_input(a, rng) for a in x]
     shape = (min(RANDOM_BATCH, max(len(x), 1)), *x.shape[1:])
     if np.issubdtype(x.dtype, np.integer):
         high = int(x.max()) + 1 if x.size else 2
@@ -272,6 +281,15 @@ def gradient_step(model, backend: str, x, y, sample_weight):
     return float(to_numpy(loss)), grads
 
 
+def take_rows(x, rows):
+    """Rows of the inputs: one array, or a list of arrays (a model with several inputs)."""
+    return [a[rows] for a in x] if isinstance(x, list) else x[rows]
+
+
+def first_input(x) -> np.ndarray:
+    return x[0] if isinstance(x, list) else x
+
+
 def batch_rows(step: int, n: int, batch_size: int) -> slice:
     """Rows of step `step` when batches are taken in order, epoch after epoch (Keras unshuffled)."""
     per_epoch = max(math.ceil(n / batch_size), 1)
@@ -283,7 +301,7 @@ def train_steps(model, layers, rec: Recorder, data: dict, steps: int, backend: s
     import keras
 
     x, y, sw = data["x"], data["y"], data["sample_weight"]
-    batch_size, n = data["batch_size"], len(x)
+    batch_size, n = data["batch_size"], len(first_input(x))
     where = {}
     for i, layer in enumerate(layers):
         for j, weight in enumerate(layer.weights):
@@ -293,7 +311,7 @@ def train_steps(model, layers, rec: Recorder, data: dict, steps: int, backend: s
     losses = []
     for step in range(steps):
         rows = batch_rows(step, n, batch_size)
-        xb, yb = x[rows], (None if y is None else y[rows])
+        xb, yb = take_rows(x, rows), (None if y is None else y[rows])
         swb = None if sw is None else sw[rows]
         before = {i: to_numpy(layer.moving_variance) for i, layer in bn}
         loss, grads = gradient_step(model, backend, xb, yb, swb)
@@ -303,11 +321,11 @@ def train_steps(model, layers, rec: Recorder, data: dict, steps: int, backend: s
             # torch uses s2 * n / (n - 1): the drift this step is (1-m) * s2 / (n - 1).
             shape = rec.arrays[f"p/data/in/{i}"].shape
             axes = [a for a in range(len(shape)) if a != (layer.axis % len(shape))]
-            count = len(xb) * int(np.prod([shape[a] for a in axes[1:]]))
+            count = len(first_input(xb)) * int(np.prod([shape[a] for a in axes[1:]]))
             moved = to_numpy(layer.moving_variance) - layer.momentum * before[i]
             bn_bound[i] = bn_bound[i] + np.abs(moved) / max(count - 1, 1)
         if step == 0:
-            rec.arrays["t/x0"] = np.asarray(xb)
+            rec.arrays["t/x0"] = np.asarray(first_input(xb))
             if yb is not None:
                 rec.arrays["t/y0"] = np.asarray(yb)
             for variable, grad in zip(model.trainable_variables, grads, strict=True):
@@ -324,33 +342,33 @@ def train_steps(model, layers, rec: Recorder, data: dict, steps: int, backend: s
 
 
 def fit_data(arguments: dict, rec: Recorder) -> dict:
-    """The rows fit trains on, in order: validation_split's last rows removed, floats as float32."""
+    """The rows fit trains on, in order: validation_split's last rows removed, floats as float32.
+    A model with several inputs gets a list of arrays, one per input."""
     x, y = arguments.get("x"), arguments.get("y")
     batch_size = arguments.get("batch_size")
     sample_weight = arguments.get("sample_weight")
-    if isinstance(x, dict) or (isinstance(x, list | tuple) and x
-                               and all(hasattr(v, "shape") for v in x)):
-        raise NotImplementedError("models with several inputs")  # a list of arrays, one per input
-    if is_batched_source(x):
+    if isinstance(x, dict):
+        raise NotImplementedError("inputs given as a dict")
+    several = isinstance(x, list | tuple) and bool(x) and all(hasattr(v, "shape") for v in x)
+    if not several and is_batched_source(x):
         xb, yb, swb = first_batch_of(x)
         x, y, sample_weight = as_array(xb), None if yb is None else as_array(yb), swb
         batch_size = len(x)
         rec.note("the training data is a dataset: its first batch is compared")
-    x = as_array(x)
+    arrays = [as_array(v) for v in x] if several else [as_array(x)]
     y = None if y is None else as_array(y)
     batch_size = int(batch_size or 32)
     split = float(arguments.get("validation_split") or 0.0)
-    n = len(x)
+    n = len(arrays[0])
     if split and arguments.get("validation_data") is None:
         n = math.floor(n * (1.0 - split))  # Keras validates on the last rows, split before shuffling
-    x = x[:n]
+    # Keras computes in float32 whatever numpy hands it
+    arrays = [a[:n].astype(np.float32) if np.issubdtype(a.dtype, np.floating) else a[:n] for a in arrays]
     y = None if y is None else y[:n]
     if sample_weight is not None:
         sample_weight = as_array(sample_weight)[:n]
-    if np.issubdtype(x.dtype, np.floating):
-        x = x.astype(np.float32)  # Keras computes in float32 whatever numpy hands it
-    return {"x": x, "y": y, "sample_weight": sample_weight, "batch_size": batch_size,
-            "n_train": n, "validation_split": split,
+    return {"x": arrays if several else arrays[0], "y": y, "sample_weight": sample_weight,
+            "batch_size": batch_size, "n_train": n, "validation_split": split,
             "class_weight": arguments.get("class_weight") is not None,
             "shuffle": bool(arguments.get("shuffle", True)), "epochs": arguments.get("epochs")}
 
@@ -362,9 +380,9 @@ def capture(model, arguments: dict, frame, options: argparse.Namespace, rec: Rec
     rng = np.random.default_rng(SEED)
     data = fit_data(arguments, rec)
     x = data["x"]
-    batch = x[: data["batch_size"]]
+    batch = take_rows(x, slice(0, data["batch_size"]))
     if not model.built:
-        model(batch[:1], training=False)
+        model(take_rows(batch, slice(0, 1)), training=False)
     if options.load_weights:
         load_weights(model, options.load_weights)
     layers = model_layers(model)
@@ -374,7 +392,7 @@ def capture(model, arguments: dict, frame, options: argparse.Namespace, rec: Rec
         "variable": variable_name(model, frame),
         "class": type(model).__name__,
         "name": model.name,
-        "input_shape": list(x.shape[1:]),
+        "input_shape": list(first_input(x).shape[1:]),
         "layers": [{
             "name": layer.name,
             "class": type(layer).__name__,

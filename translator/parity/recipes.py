@@ -7,7 +7,7 @@ import math
 import re
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -130,11 +130,27 @@ def select_model(models: Sequence[ModelInfo], keras_model: dict) -> tuple[ModelI
             return m, ""
     if same:
         return same[0], ""
+    for m in models:  # a graph's branches: Keras lists layers by depth, the translation in call order
+        reordered = in_keras_order(m, keras_model["layers"])
+        if reordered is not None:
+            return reordered, ""
     if not models:
         return None, "the translation reports no models"
     names = ", ".join(f"{m.variable} ({len(m.layers)} layers)" for m in models)
     return None, (f"no translated model has the trained Keras model's layers "
                   f"({', '.join(classes)}); the translation has {names}")
+
+
+def in_keras_order(info: ModelInfo, keras_layers: Sequence[dict]) -> ModelInfo | None:
+    """`info` with its layers in the Keras model's order, when both hold the same layers by name
+    and class; None otherwise."""
+    by_name = {lm.keras_name: lm for lm in info.layers}
+    if len(by_name) != len(info.layers) or len(info.layers) != len(keras_layers):
+        return None
+    ordered = [by_name.get(layer["name"]) for layer in keras_layers]
+    if any(lm is None or lm.keras_class != layer["class"] for lm, layer in zip(ordered, keras_layers)):
+        return None
+    return replace(info, layers=tuple(ordered))
 
 
 def plan_by_layer_map(info: ModelInfo, keras_layers: Sequence[dict]) -> Plan:

@@ -285,8 +285,12 @@ class Session:
                     a = t.detach().cpu().numpy()
                     inputs[_i] = to_last(a) if _layout == CHANNELS_FIRST else a
             handles.append(module.register_forward_pre_hook(grab))
+        xs, k = [], 0
+        while f"p/{probe}/xs/{k}" in self.keras:  # a model with several inputs: each one
+            xs.append(torch.from_numpy(self.keras[f"p/{probe}/xs/{k}"]))
+            k += 1
         try:
-            out = first_tensor(model(torch.from_numpy(x)))
+            out = first_tensor(model(*xs) if xs else model(torch.from_numpy(x)))
         except Exception as exc:  # noqa: BLE001 - the translation's error is a finding
             self.meta.setdefault("errors", {})[f"{probe}/model"] = f"{type(exc).__name__}: {exc}"
             out = None
@@ -303,10 +307,14 @@ class Session:
             a = self.keras.get(f"p/{probe}/in/{i}")
             if a is None:
                 continue
-            a = to_first(a) if layer["layout_in"] == CHANNELS_FIRST else a
+            given = [a]  # a merge's other inputs, an RNN's initial states: in Keras' order
+            while f"p/{probe}/in/{i}/{len(given)}" in self.keras:
+                given.append(self.keras[f"p/{probe}/in/{i}/{len(given)}"])
+            if layer["layout_in"] == CHANNELS_FIRST:
+                given = [to_first(g) for g in given]
             module = model.get_submodule(layer["attribute"])
             try:
-                y = first_tensor(module(torch.from_numpy(np.ascontiguousarray(a))))
+                y = first_tensor(module(*(torch.from_numpy(np.ascontiguousarray(g)) for g in given)))
             except Exception as exc:  # noqa: BLE001 - the translation's error is a finding
                 self.meta.setdefault("errors", {})[f"{probe}/{i}"] = f"{type(exc).__name__}: {exc}"
                 continue
