@@ -71,6 +71,18 @@ def _single_target(stmt: cst.BaseStatement) -> tuple[str, cst.BaseExpression] | 
     return None
 
 
+def _unpacking(stmt: cst.BaseStatement) -> tuple[list[str], cst.BaseExpression] | None:
+    """`a, b, c = value` (names only) as ([a, b, c], value), or None."""
+    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
+        small = stmt.body[0]
+        if isinstance(small, cst.Assign) and len(small.targets) == 1 \
+                and isinstance(small.targets[0].target, (cst.Tuple, cst.List)):
+            names = [el.value for el in small.targets[0].target.elements]
+            if all(isinstance(n, cst.Name) for n in names):
+                return [n.value for n in names], small.value  # type: ignore[attr-defined]
+    return None
+
+
 def _method_call(stmt: cst.BaseStatement) -> tuple[str, str, cst.Call] | None:
     """`var.method(...)` as a whole expression statement."""
     if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Expr):
@@ -185,6 +197,8 @@ class Analyzer(cst.CSTVisitor):
         self.graph_failures: list[tuple[cst.CSTNode, str]] = []
         # the Functional API as a graph: (function, variable) -> node, and layer objects
         self.nodes: dict[tuple[str | None, str], graph.Node] = {}
+        # `states = [state_h, state_c]`: a variable bound to a list of graph tensors, and its list
+        self.node_lists: dict[tuple[str | None, str], tuple[list[graph.Node], cst.BaseExpression]] = {}
         self.layer_objects: dict[tuple[str | None, str], cst.Call] = {}  # `shared = layers.Dense(8)`
         self.layer_sources: dict[tuple[str | None, str], cst.BaseExpression] = {}  # `l = m.layers[-1]`
         self.classes: dict[str, subclass.CustomClass] = {}  # the script's keras.Model/Layer subclasses
@@ -390,10 +404,14 @@ class Analyzer(cst.CSTVisitor):
         return out
 
     def visit_Assign(self, node: cst.Assign) -> None:
+        if len(node.targets) == 1 and isinstance(node.targets[0].target, (cst.Tuple, cst.List)):
+            self._unpack(node.targets[0].target, node.value)
+            return
         if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
             return
         var = node.targets[0].target.value
         value = node.value
+        self._bind_list(var, value)
         if not self.functions:
             try:
                 constant = literal(value)
@@ -492,6 +510,52 @@ class Analyzer(cst.CSTVisitor):
             self.names.bind_assignment(var, value)
 
     # -- the Functional API -------------------------------------------------------------------
+    def _unpack(self, target: cst.Tuple | cst.List, value: cst.BaseExpression) -> None:
+        """`out, state_h, state_c = lstm(x, initial_state=[h, c])`: an "@item" node for each output
+        of a layer called on graph tensors; otherwise the names stop being graph tensors."""
+        function = self.functions[-1] if self.functions else None
+        names = [el.value.value if isinstance(el.value, cst.Name) and not isinstance(el, cst.StarredElement)
+                 else None for el in target.elements]
+        for name in names:
+            if name is not None:
+                for table in (self.nodes, self.tensors, self.layer_objects, self.node_lists):
+                    table.pop((function, name), None)  # type: ignore[attr-defined]
+        if None in names or self._runtime_reason() is not None:
+            return
+        parent = self._node("", value)
+        if parent is None or parent.key in ("input", "@model", "@item", *graph.MERGE_LAYERS) or parent.op:
+            return
+        parent.items = []
+        for i, name in enumerate(names):
+            item = graph.Node(name, value, "@item", None, [parent], index=i, seq=parent.seq)  # type: ignore[arg-type]
+            parent.items.append(item)
+            self.nodes[(function, name)] = item  # type: ignore[index]
+
+    def _bind_list(self, var: str, value: cst.BaseExpression) -> None:
+        """`encoder_states = [state_h, state_c]`: the graph tensors the list holds, bound now."""
+        function = self.functions[-1] if self.functions else None
+        self.node_lists.pop((function, var), None)
+        if isinstance(value, (cst.List, cst.Tuple)) and value.elements and all(
+                isinstance(el.value, cst.Name) and (function, el.value.value) in self.nodes for el in value.elements
+                if not isinstance(el, cst.StarredElement)):
+            nodes = self._node_list(value, 0)
+            if nodes is not None:
+                self.node_lists[(function, var)] = (nodes, value)
+
+    def _list_nodes(self, value: cst.BaseExpression, statements: list) -> list[graph.Node] | None:
+        """The graph tensors of `[a, b]`, of a variable bound to such a list, or of `[a] + states`;
+        a list variable's own statement is added to `statements` (it goes with the graph)."""
+        function = self.functions[-1] if self.functions else None
+        if isinstance(value, cst.Name) and (function, value.value) in self.node_lists:
+            nodes, source = self.node_lists[(function, value.value)]
+            statements.append((value.value, self.origins.get(id(source), source)))
+            return list(nodes)
+        if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Add):
+            left = self._list_nodes(value.left, statements)
+            right = self._list_nodes(value.right, statements) if left is not None else None
+            return None if right is None else left + right  # type: ignore[operator]
+        return self._node_list(value, 0)
+
     def _layer_key(self, node: cst.BaseExpression) -> str | None:
         key = self.names.resolve(node.func) if isinstance(node, cst.Call) else None
         return key if key and key.startswith("keras.layers.") else None
@@ -692,7 +756,8 @@ class Analyzer(cst.CSTVisitor):
                 return None
             layer = cst.Call(cst.Name(graph.MERGE_FUNCTIONS[merge_fn]), args=list(value.args[1:]))
             return graph.Node(var, value, graph.MERGE_FUNCTIONS[merge_fn], layer, parents)
-        if len(value.args) != 1 or value.args[0].keyword or value.args[0].star:
+        states = [a for a in value.args[1:] if a.keyword is not None and a.keyword.value == "initial_state"]
+        if len(value.args) != 1 + len(states) or value.args[0].keyword or value.args[0].star:
             return None
         layer_call: cst.Call | None = None
         shared = ""
@@ -710,9 +775,12 @@ class Analyzer(cst.CSTVisitor):
         else:
             parent = self._node("", value.args[0].value, depth + 1)
             parents = [parent] if parent is not None else None
-        if parents is None:
+        statements: list = []
+        initial = self._list_nodes(states[0].value, statements) if states and parents is not None else []
+        if parents is None or initial is None:
             return None
-        return graph.Node(var, value, cls, layer_call, parents, shared=shared)
+        return graph.Node(var, value, cls, layer_call, parents + initial, shared=shared, states=len(initial),
+                          statements=statements)
 
     def _node_list(self, value: cst.BaseExpression, depth: int) -> list[graph.Node] | None:
         if not isinstance(value, (cst.List, cst.Tuple)) or not value.elements:
@@ -731,12 +799,14 @@ class Analyzer(cst.CSTVisitor):
         """`keras.Model(inputs, outputs)` over a graph: branches, merges, several inputs or outputs."""
         function = self.functions[-1] if self.functions else None
         ends = []
+        lists: list = []  # `encoder_states = [h, c]` read as an end: its statement goes with the graph
         for end in (args.get("inputs"), args.get("outputs")):
             if end is None:
                 return None
             items = [e.value for e in end.elements] if isinstance(end, (cst.List, cst.Tuple)) else [end]
             seen = len(self.poison_seen)
-            nodes = [self._node("", e) for e in items]
+            listed = self._list_nodes(end, lists) if isinstance(end, (cst.Name, cst.BinaryOperation)) else None
+            nodes = listed if listed is not None else [self._node("", e) for e in items]
             poisoned = [self.poisoned[(function, e.value)] for e in items
                         if isinstance(e, cst.Name) and (function, e.value) in self.poisoned]
             if any(n is None for n in nodes) or not nodes:
@@ -761,7 +831,7 @@ class Analyzer(cst.CSTVisitor):
         used_objects = {n.shared for n in order if n.shared and n.key != "@model" and not n.inlined}
         c.graph = [(n.var, self.origins.get(id(n.value), n.value)) for n in order  # type: ignore[misc]
                    if n.var and n.value is not None and not n.inlined]
-        c.graph += [statement for n in order for statement in n.statements]
+        c.graph += [statement for n in order for statement in n.statements] + lists
         c.graph += [(name, self.layer_sources.get((function, name), self.layer_objects[(function, name)]))
                     for name in sorted(used_objects) if (function, name) in self.layer_objects]
         return c
@@ -969,7 +1039,7 @@ class Translator(cst.CSTTransformer):
         for node in dag.order:
             if node.key == "@model" and node.shared not in self.submodels:
                 raise LayerError(f"model `{node.shared}` is used as a layer but is not translated", node.value)
-            if node.key not in ("input", "@model", *graph.MERGE_LAYERS) and node.key not in self.rules.layers:
+            if node.key not in ("input", "@model", "@item", *graph.MERGE_LAYERS) and node.key not in self.rules.layers:
                 raise LayerError(f"layer `{node.key}` has no rule", node.layer or node.value)
         build = graph.GraphBuilder(builder, self.names.resolve, self.dead_nodes).build(
             c.variable, cls, keras_name, dag, input_info, fold,
@@ -981,7 +1051,7 @@ class Translator(cst.CSTTransformer):
             self.submodels[c.variable] = (build.out_shape, fold)
         self.builds[id(c)] = build
         self.models.append(build.info)
-        self.stats = self.stats + Stats(layers=sum(1 for node in dag.order if node.key != "input"))
+        self.stats = self.stats + Stats(layers=sum(1 for node in dag.order if node.key not in ("input", "@item")))
         for rule_id, message, node in build.warnings:
             self.diag(node, NOTE if rule_id == "initializer" else WARNING, rule_id, message)
         self.support |= _names_used(build.class_def) & support.names()
@@ -1229,6 +1299,9 @@ class Translator(cst.CSTTransformer):
                 continue
             if target and self._graph_statement(target[0], target[1]):
                 continue  # a layer call of a functional model: it lives in the model's forward now
+            unpacked = _unpacking(stmt)
+            if unpacked and any(self._graph_statement(name, unpacked[1]) for name in unpacked[0]):
+                continue  # `out, h, c = lstm(x)` in a model's forward
             if target and self._dead_layer(stmt, target[0]):
                 continue
             if target and id(target[1]) in self.an.loads or target and id(

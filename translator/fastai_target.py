@@ -1,8 +1,10 @@
 """The fastai target: `compile` becomes a fastai Learner and the script's imports name fastai's modules.
 
 The model class and the rest of the script are the PyTorch target's; only what differs is here.
-`fit`, `evaluate` and `predict` take the model's Learner (`model.learner`) and come from
-`templates/fastai_support.py`, so they run `learn.fit`, `learn.validate` and the model itself.
+`fit` and `evaluate` take the model's Learner (`model.learner`) and come from
+`templates/fastai_support.py`, so they run `learn.fit` and `learn.validate`; `predict` runs the
+model itself, as the PyTorch target does (so a model never compiled, such as an inference model
+sharing a trained one's layers, predicts too).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import libcst as cst
 
 TARGET = "fastai"
 # methods whose support function takes the model's Learner rather than the model
-LEARNER_METHODS = frozenset({"fit", "evaluate", "predict"})
+LEARNER_METHODS = frozenset({"fit", "evaluate"})
 LEARNER_ATTRIBUTE = "learner"
 
 

@@ -42,6 +42,10 @@ class Node:
     inlined: bool = False  # computed inside a helper function inlined into the graph
     op: bool = False  # an operation on tensors (`a + b`, `relu(x)`): Keras keeps no layer for it
     seq: int = 0  # the order Keras creates the node's layer in (its automatic name follows it)
+    states: int = 0  # how many of `inputs`, after the first, are the layer's initial_state tensors
+    # a layer call whose list of outputs is unpacked (`out, h, c = lstm(x)`): a "@item" node each
+    items: list[Node] | None = None
+    index: int = 0  # "@item": which of its layer's outputs
     # other statements that bind this node and go with it: `x = inp`, `x = block(x, 64)`
     statements: list[tuple[str, cst.BaseExpression]] = field(default_factory=list)
 
@@ -150,6 +154,29 @@ class GraphBuilder:
                 permuted[(id(node), want)] = var
             return permuted[(id(node), want)]
 
+        def emit_call(node: Node, stem: str, attr: str, source: str, out_shape: Shape | None, layout: str,
+                      state_shapes: list[Shape], keras_name: str) -> str:
+            """`out = self.attr(x)`, with initial states after `x` and unpacked outputs."""
+            call = f"self.{attr}({', '.join([source, *(in_layout(s, CHANNELS_LAST) for s in node.inputs[1:])])})"
+            if node.items is None:
+                out = fresh(stem or attr)
+                forward.append(cst.parse_statement(f"{out} = {call}\n"))
+                return out
+            if len(node.items) != 1 + len(state_shapes):
+                raise LayerError(f"{node.key} returns {1 + len(state_shapes)} tensors here; the script "
+                                 f"unpacks {len(node.items)}", node.value)
+            targets = []
+            for item, item_shape in zip(node.items, [out_shape, *state_shapes]):
+                if id(item) not in in_graph:
+                    targets.append("_")
+                    continue
+                targets.append(fresh(item.var))
+                names[id(item)], shapes[id(item)] = targets[-1], item_shape
+                layouts[id(item)] = layout if item.index == 0 else CHANNELS_LAST
+                layer_names[id(item)] = keras_name
+            forward.append(cst.parse_statement(f"{', '.join(targets)} = {call}\n"))
+            return ""
+
         params = []
         input_names = []
         for node, (keras_input, shape) in zip(graph.inputs, input_info):
@@ -160,14 +187,15 @@ class GraphBuilder:
             if with_summary:
                 rows.append(_summary_row(keras_input, "InputLayer", shape))
         outputs = {id(n) for n in graph.outputs}
+        in_graph = {id(n) for n in graph.order}
         ops: set[str] = set()  # attributes of operations Keras keeps no layer for
         for node in graph.order:
             while self.dead and self.dead[0].seq < node.seq:  # layers no model uses still take a name
                 dead = self.dead.pop(0)
                 if dead.layer is not None and not dead.op and dead.key not in ("@model", "input"):
                     self.b.layer_name(dead.key, {a.keyword.value: a.value for a in dead.layer.args if a.keyword})
-            if node.key == "input":
-                continue
+            if node.key in ("input", "@item"):
+                continue  # an @item is named where its layer's call unpacks it
             stem = node.var if node.var and uses.get(node.var) == 1 and node.var not in params else ""
             if node.key in MERGE_LAYERS:
                 op = MERGE_LAYERS[node.key]
@@ -199,15 +227,16 @@ class GraphBuilder:
                 if with_summary:
                     rows.append(_summary_row(attr, node.key, shape))
                 continue
-            if len(node.inputs) != 1:
+            if len(node.inputs) != 1 + node.states:
                 raise LayerError(f"{node.key} called on several tensors", node.layer or node.value)
             parent = node.inputs[0]
+
             if node.key == "@model":  # a translated model used as a layer: the same module, shared weights
                 inner_shape, inner_fold = self.b.submodels[node.shared]
                 if node.shared not in shared:
                     attr = self.b.attribute(node.shared)
                     init.append(cst.parse_statement(f"self.{attr} = {node.shared}  # the Keras model used as a layer\n"))
-                    shared[node.shared] = (attr, inner_shape)
+                    shared[node.shared] = (attr, inner_shape, [])
                     maps.append(LayerMap(keras_name=node.shared, keras_class="Functional", attribute=attr,
                                          layout_in=CHANNELS_LAST, layout_out=CHANNELS_LAST, folded=None, weights=()))
                     if with_summary:
@@ -221,24 +250,23 @@ class GraphBuilder:
                 layer_names[id(node)] = node.shared
                 continue
             if node.shared and node.shared in shared:  # a layer object applied again: the same module
-                attr, shape = shared[node.shared]
+                attr, shape, state_shapes = shared[node.shared]
                 lm = next(m for m in maps if m.attribute == attr)
                 source = in_layout(parent, lm.layout_in)
-                out = fresh(stem or attr)
-                forward.append(cst.parse_statement(f"{out} = self.{attr}({source})\n"))
+                out = emit_call(node, stem, attr, source, shape, lm.layout_out, state_shapes, lm.keras_name)
                 names[id(node)], shapes[id(node)], layouts[id(node)] = out, shape, lm.layout_out
                 layer_names[id(node)] = lm.keras_name
                 continue
             head_fold = fold if id(node) in outputs and len(graph.outputs) == 1 else ""
             key = f"keras.layers.{node.key}"
             step = self.b.step(node.layer, key, shapes[id(parent)], layouts[id(parent)], head_fold,  # type: ignore[arg-type]
-                               self.resolve)
+                               self.resolve, states=node.items is not None or node.states > 0)
             want = step.lm.layout_in
             source = in_layout(parent, want) if step.permute is not None else names[id(parent)]
             init.extend(step.init)
             penalties.extend(step.penalties)
-            out = fresh(stem or step.lm.attribute)
-            forward.append(cst.parse_statement(f"{out} = self.{step.lm.attribute}({source})\n"))
+            out = emit_call(node, stem, step.lm.attribute, source, step.out_shape, step.layout,
+                            step.state_shapes, step.lm.keras_name)
             maps.append(step.lm)
             if node.op:
                 ops.add(step.lm.attribute)
@@ -248,7 +276,7 @@ class GraphBuilder:
             names[id(node)], shapes[id(node)], layouts[id(node)] = out, step.out_shape, step.layout
             layer_names[id(node)] = step.lm.keras_name
             if node.shared:
-                shared[node.shared] = (step.lm.attribute, step.out_shape)
+                shared[node.shared] = (step.lm.attribute, step.out_shape, step.state_shapes)
         results = [in_layout(n, CHANNELS_LAST) for n in graph.outputs]
         forward.append(cst.parse_statement(f"return {', '.join(results)}\n"))
         folded = fold if any(m.folded for m in maps) else ""

@@ -28,6 +28,9 @@ class LayerContext:
     weights: tuple | None = None  # weight recipes the hook computed, instead of the rule's
     out_shape: Shape | None = None  # the output shape the hook computed, instead of the rule's
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (rule id, message)
+    # a functional graph passes this call initial_state tensors or unpacks its return_state list
+    states: bool = False
+    state_shapes: list[Shape] = field(default_factory=list)  # return_state: the states' shapes
 
     def value(self, name: str):
         """The literal Python value of an argument; Unsupported when it is an expression."""
@@ -307,10 +310,12 @@ def _rnn_activation(ctx: LayerContext, keras_class: str, arg: str) -> str:
 
 def _recurrent(ctx: LayerContext, keras_class: str, merge_mode: str | None) -> cst.BaseExpression:
     cls, _, _ = RECURRENT[keras_class]
-    for name in ("return_state", "stateful"):
-        if not _is(ctx, name, False):
-            where = " in a Sequential model (the layer returns a list)" if name == "return_state" else ""
-            raise Unsupported(f"{keras_class}({name}=True){where} has no translation")
+    if not _is(ctx, "stateful", False):
+        raise Unsupported(f"{keras_class}(stateful=True) has no translation")
+    return_state = not _is(ctx, "return_state", False)
+    if return_state and not ctx.states:
+        raise Unsupported(f"{keras_class}(return_state=True) outside a functional graph that unpacks "
+                          "its outputs (`out, h, c = layer(x)`) has no translation")
     for name in ctx.args:
         if name.endswith(("_constraint", "_regularizer")) and not _is(ctx, name, None):
             raise Unsupported(f"{keras_class}({name}=...) is not supported yet")
@@ -322,6 +327,15 @@ def _recurrent(ctx: LayerContext, keras_class: str, merge_mode: str | None) -> c
     fused = (activation in ("tanh", "relu") if keras_class == "SimpleRNN"
              else (activation, gates) == ("tanh", "sigmoid"))
     fused = fused and not ctx.value("go_backwards") and (keras_class != "LSTM" or ctx.value("unit_forget_bias"))
+    dropout = not _is(ctx, "dropout", 0.0) and not _is(ctx, "dropout", 0)
+    if ctx.states and dropout:
+        fused = False  # the fused module's dropout comes before it, in an nn.Sequential of one input
+    if return_state:
+        try:
+            state: Shape = (literal(ctx.args["units"]),)
+        except ValueError:
+            state = (ctx.args["units"],)
+        ctx.state_shapes = [state] * ((2 if keras_class == "LSTM" else 1) * (1 if merge_mode is None else 2))
     if keras_class == "GRU" and not ctx.value("reset_after") and (merge_mode is not None or not ctx.value("use_bias")):
         fused = False  # KerasGRUResetBefore is one direction with a bias
     if not fused:
@@ -335,7 +349,9 @@ def _recurrent(ctx: LayerContext, keras_class: str, merge_mode: str | None) -> c
         ctx.warnings.append(("recurrent-dropout", (
             f"{keras_class}(recurrent_dropout=...) is not reproduced: torch's fused RNNs have no "
             "dropout on the recurrent state (inference is unchanged, training regularises less)")))
-    if not _is(ctx, "dropout", 0.0) and not _is(ctx, "dropout", 0):
+    if return_state:
+        args.append(("return_state", expr("True")))
+    if dropout:
         # Keras drops input features with one mask per sequence, shared by every step
         ctx.prefix.append(parse_template_expression("TimeSharedDropout({p})", p=ctx.args["dropout"]))
     sequences = ctx.value("return_sequences")
@@ -380,6 +396,8 @@ def _recurrent_steps(ctx: LayerContext, keras_class: str, merge_mode: str | None
         args.append(("return_sequences", expr("True")))
     if ctx.value("go_backwards"):
         args.append(("go_backwards", expr("True")))
+    if ctx.state_shapes:
+        args.append(("return_state", expr("True")))
     for name in ("dropout", "recurrent_dropout"):
         if not _is(ctx, name, 0.0):
             args.append((name, ctx.args[name]))
@@ -461,10 +479,12 @@ def bidirectional(ctx: LayerContext) -> cst.BaseExpression:
     merge_mode = ctx.value("merge_mode")
     if merge_mode not in ("concat", "sum", "mul", "ave"):
         raise Unsupported(f"Bidirectional(merge_mode={merge_mode!r}) in a Sequential model")
-    inner = LayerContext(args=args, in_shape=ctx.in_shape, target=RECURRENT[name][0], resolve=ctx.resolve)
+    inner = LayerContext(args=args, in_shape=ctx.in_shape, target=RECURRENT[name][0], resolve=ctx.resolve,
+                         states=ctx.states)
     module = _recurrent(inner, name, merge_mode)
     ctx.prefix.extend(inner.prefix)
     ctx.weights, ctx.out_shape, ctx.warnings = inner.weights, inner.out_shape, inner.warnings
+    ctx.state_shapes = inner.state_shapes
     return module
 
 

@@ -67,6 +67,7 @@ class LayerStep:
     given: dict[str, cst.BaseExpression]
     warnings: list[tuple[str, str, cst.CSTNode]]
     penalties: list[cst.BaseExpression] = field(default_factory=list)  # regularizer terms
+    state_shapes: list[Shape] = field(default_factory=list)  # return_state: its extra outputs' shapes
 
 
 @dataclass
@@ -273,12 +274,13 @@ class SequentialBuilder:
         return _input_shape_of(given, self.constants, _rank_of(keras_class))
 
     def step(self, call: cst.Call, key: str, shape: Shape | None, layout: str, fold: str,
-             resolve) -> LayerStep:
-        """One layer applied to an input of `shape` held in torch `layout`: its module and facts."""
+             resolve, states: bool = False) -> LayerStep:
+        """One layer applied to an input of `shape` held in torch `layout`: its module and facts.
+        `states`: a graph passes the call initial_state tensors or unpacks its return_state list."""
         owner = self.built_layers.get(id(call)) if self.model is not None else None
         if owner is not None and owner[:2] != self.model:
             return self._shared_step(call, owner, shape, layout, fold)
-        step = self._step(call, key, shape, layout, fold, resolve)
+        step = self._step(call, key, shape, layout, fold, resolve, states)
         if self.model is not None and id(call) not in self.built_layers:
             self.built_layers[id(call)] = (*self.model, step)
         return step
@@ -304,10 +306,10 @@ class SequentialBuilder:
         if shape is not None and len(shape) >= 2 and lm.layout_in != layout:
             permute = lm.layout_in == CHANNELS_FIRST
         return LayerStep(lm=lm, init=init, permute=permute, out_shape=step.out_shape, layout=step.layout,
-                         given=step.given, warnings=[])
+                         given=step.given, warnings=[], state_shapes=step.state_shapes)
 
     def _step(self, call: cst.Call, key: str, shape: Shape | None, layout: str, fold: str,
-              resolve) -> LayerStep:
+              resolve, states: bool = False) -> LayerStep:
         keras_class = key.rsplit(".", 1)[-1]
         rule = self.rules.layers[keras_class]
         renames = dict(rule.renames)
@@ -350,7 +352,7 @@ class SequentialBuilder:
             elif needs == "last" and layout == CHANNELS_FIRST:
                 permute, layout = False, CHANNELS_LAST
         layout_in = layout
-        ctx = LayerContext(args=args, in_shape=shape, target=rule.torch, resolve=resolve)
+        ctx = LayerContext(args=args, in_shape=shape, target=rule.torch, resolve=resolve, states=states)
         values = {}
         for arg_name, node in args.items():
             try:
@@ -391,7 +393,7 @@ class SequentialBuilder:
         if out_shape is not None and len(out_shape) < 2:
             layout = CHANNELS_LAST
         return LayerStep(lm=lm, init=init, permute=permute, out_shape=out_shape, layout=layout,
-                         given=given, warnings=warnings, penalties=penalties)
+                         given=given, warnings=warnings, penalties=penalties, state_shapes=ctx.state_shapes)
 
     def _initializers(self, keras_class: str, given: dict, lm: LayerMap, resolve,
                       warnings: list) -> list[cst.BaseStatement]:

@@ -9,7 +9,6 @@ import time
 import types
 
 import numpy as np
-import torch
 from fastai.callback.core import Callback, CancelFitException, CancelTrainException
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.tracker import EarlyStoppingCallback, TrackerCallback
@@ -19,7 +18,7 @@ from fastai.data.load import DataLoader
 from fastai.learner import Learner, Metric  # noqa: F401 - Learner is what `compile` becomes
 from fastai.optimizer import OptimWrapper
 
-from .torch_support import batches, inputs, keras_output, log_epoch, targets
+from .torch_support import batches, inputs, keras_output, log_epoch, rows, take, targets
 
 
 def keras_optimizer(make_optimizer):
@@ -64,22 +63,24 @@ class ArrayLoader(DataLoader):
     """
 
     def __init__(self, x, y, batch_size, shuffle=False):
-        super().__init__(n=len(x), bs=batch_size, drop_last=False)
+        super().__init__(n=rows(x), bs=batch_size, drop_last=False)
         self.x, self.y, self.keras_shuffle = x, y, shuffle
 
     def __iter__(self):
-        for idx in batches(len(self.x), self.bs, self.keras_shuffle):
-            yield self.x[idx], self.y[idx]
+        for idx in batches(rows(self.x), self.bs, self.keras_shuffle):
+            xb, yb = take(self.x, idx), take(self.y, idx)
+            yield (*xb, yb) if isinstance(xb, tuple) else (xb, yb)  # fastai: the last item is the target
 
 
-def keras_dataloaders(x, y, batch_size, validation_split=0.0, validation_data=None, shuffle=True):
+def keras_dataloaders(x, y, batch_size, validation_split=0.0, validation_data=None, shuffle=True, model=None):
     """Training and validation DataLoaders split as Keras splits; the validation set may be empty."""
-    x, y = inputs(x), targets(y)
+    x, y = inputs(x, model), targets(y, model)
     if validation_data is not None:
-        x_val, y_val = inputs(validation_data[0]), targets(validation_data[1])
+        x_val, y_val = inputs(validation_data[0], model), targets(validation_data[1], model)
     else:
-        split = math.floor(len(x) * (1 - validation_split))
-        x, y, x_val, y_val = x[:split], y[:split], x[split:], y[split:]  # Keras validates on the last rows
+        split = math.floor(rows(x) * (1 - validation_split))  # Keras validates on the last rows
+        train, valid = slice(None, split), slice(split, None)
+        x, y, x_val, y_val = take(x, train), take(y, train), take(x, valid), take(y, valid)
     return DataLoaders(ArrayLoader(x, y, batch_size, shuffle), ArrayLoader(x_val, y_val, batch_size))
 
 
@@ -190,7 +191,7 @@ def fit(learn, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None,
 
     Returns a History-like object whose .history has Keras' keys, built from the Recorder.
     """
-    learn.dls = keras_dataloaders(x, y, batch_size or 32, validation_split, validation_data, shuffle)
+    learn.dls = keras_dataloaders(x, y, batch_size or 32, validation_split, validation_data, shuffle, learn.model)
     quiet(learn).recorder.train_metrics = True  # Keras logs every metric on the training data too
     if learn.opt is None:
         learn.create_opt()
@@ -210,7 +211,7 @@ def fit(learn, x, y, batch_size=None, epochs=1, verbose="auto", callbacks=None,
 def evaluate(learn, x, y, batch_size=None, verbose="auto", return_dict=False):
     """Keras' Model.evaluate with `learn.validate`: the loss alone, or [loss, *metrics]."""
     start = time.perf_counter()
-    dl = ArrayLoader(inputs(x), targets(y), batch_size or 32)
+    dl = ArrayLoader(inputs(x, learn.model), targets(y, learn.model), batch_size or 32)
     if not learn.dls.loaders:  # evaluate before any fit: the Learner has no data yet
         learn.dls = DataLoaders(dl, dl)
     values = [float(v) for v in quiet(learn).validate(dl=dl)]
@@ -220,16 +221,6 @@ def evaluate(learn, x, y, batch_size=None, verbose="auto", return_dict=False):
     if return_dict:
         return dict(sorted(logs.items()))
     return values if len(values) > 1 else values[0]
-
-
-def predict(learn, x, batch_size=None, verbose="auto"):
-    """Keras' Model.predict: the outputs, final activation applied, as a numpy array."""
-    x = inputs(x)
-    model = learn.model
-    model.eval()
-    with torch.inference_mode():
-        outs = [keras_output(model, model(x[idx])) for idx in batches(len(x), batch_size or 32, False)]
-    return torch.cat(outs).numpy()
 
 
 class EarlyStopping(EarlyStoppingCallback):

@@ -285,13 +285,15 @@ def summary(model):
 
 
 def categorical_crossentropy(logits, y):
-    """Keras' categorical crossentropy on logits, with one-hot (or soft) targets."""
-    return F.cross_entropy(logits, y.float())
+    """Keras' categorical crossentropy on logits, with one-hot (or soft) targets; classes on the
+    last axis (a sequence's (batch, time, classes) too), averaged over every other position."""
+    classes = logits.shape[-1]
+    return F.cross_entropy(logits.reshape(-1, classes), y.float().reshape(-1, classes))
 
 
 def sparse_categorical_crossentropy(logits, y):
-    """Keras' sparse categorical crossentropy on logits, with integer labels."""
-    return F.cross_entropy(logits, y.reshape(-1).long())
+    """Keras' sparse categorical crossentropy on logits, with integer labels; classes on the last axis."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1).long())
 
 
 def binary_crossentropy(logits, y):
@@ -308,7 +310,7 @@ def categorical_crossentropy_probs(probs, y):
 def sparse_categorical_crossentropy_probs(probs, y):
     """Keras' sparse categorical crossentropy on probabilities, clipped as Keras does."""
     probs = (probs / probs.sum(-1, keepdim=True)).clamp(1e-7, 1 - 1e-7)
-    return F.nll_loss(probs.log(), y.reshape(-1).long())
+    return F.nll_loss(probs.log().reshape(-1, probs.shape[-1]), y.reshape(-1).long())
 
 
 def binary_crossentropy_probs(probs, y):
@@ -656,6 +658,19 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
     return out
 
 
+def torch_rnn_state(states, per_direction):
+    """Keras' initial_state list (per direction: h, or h then c) as torch's (directions, batch, units)."""
+    directions = len(states) // per_direction
+    stacked = [torch.stack([states[d * per_direction + k] for d in range(directions)]) for k in range(per_direction)]
+    return stacked[0] if per_direction == 1 else tuple(stacked)
+
+
+def keras_rnn_states(states):
+    """torch's final states, each (directions, batch, units), as Keras' return_state list: per
+    direction, h (then c)."""
+    return [s[d] for d in range(states[0].shape[0]) for s in states]
+
+
 def keras_recurrent_output(rnn, out, h):
     """What a Keras RNN returns: the whole sequence or the last step, directions merged."""
     if not rnn.bidirectional:
@@ -696,72 +711,78 @@ def keras_rnn_init(rnn, forget_bias=False):
 
 
 class KerasLSTM(nn.LSTM):
-    """Keras' LSTM: batch first, one bias per gate, the last step unless return_sequences."""
+    """Keras' LSTM: batch first, one bias per gate, the last step unless return_sequences; with
+    return_state also the final h and c, and Keras' initial_state tensors after the input."""
 
     def __init__(self, input_size, units, bias=True, return_sequences=False, bidirectional=False,
-                 merge_mode="concat"):
+                 merge_mode="concat", return_state=False):
         super().__init__(input_size, units, bias=bias, batch_first=True, bidirectional=bidirectional)
-        self.return_sequences, self.merge_mode = return_sequences, merge_mode
+        self.return_sequences, self.merge_mode, self.return_state = return_sequences, merge_mode, return_state
         keras_rnn_init(self, forget_bias=True)
         if bias:
             single_bias(self)
 
-    def forward(self, x):
-        out, (h, _) = super().forward(x)
-        return keras_recurrent_output(self, out, h)
+    def forward(self, x, *initial_state):
+        out, (h, c) = super().forward(x, torch_rnn_state(initial_state, 2) if initial_state else None)
+        y = keras_recurrent_output(self, out, h)
+        return (y, *keras_rnn_states((h, c))) if self.return_state else y
 
 
 class KerasGRU(nn.GRU):
     """Keras' GRU (reset_after=True): batch first, the last step unless return_sequences."""
 
     def __init__(self, input_size, units, bias=True, return_sequences=False, bidirectional=False,
-                 merge_mode="concat"):
+                 merge_mode="concat", return_state=False):
         super().__init__(input_size, units, bias=bias, batch_first=True, bidirectional=bidirectional)
-        self.return_sequences, self.merge_mode = return_sequences, merge_mode
+        self.return_sequences, self.merge_mode, self.return_state = return_sequences, merge_mode, return_state
         keras_rnn_init(self)
 
-    def forward(self, x):
-        out, h = super().forward(x)
-        return keras_recurrent_output(self, out, h)
+    def forward(self, x, *initial_state):
+        out, h = super().forward(x, torch_rnn_state(initial_state, 1) if initial_state else None)
+        y = keras_recurrent_output(self, out, h)
+        return (y, *keras_rnn_states((h,))) if self.return_state else y
 
 
 class KerasSimpleRNN(nn.RNN):
     """Keras' SimpleRNN: batch first, one bias, the last step unless return_sequences."""
 
     def __init__(self, input_size, units, nonlinearity="tanh", bias=True, return_sequences=False,
-                 bidirectional=False, merge_mode="concat"):
+                 bidirectional=False, merge_mode="concat", return_state=False):
         super().__init__(input_size, units, nonlinearity=nonlinearity, bias=bias, batch_first=True,
                          bidirectional=bidirectional)
-        self.return_sequences, self.merge_mode = return_sequences, merge_mode
+        self.return_sequences, self.merge_mode, self.return_state = return_sequences, merge_mode, return_state
         keras_rnn_init(self)
         if bias:
             single_bias(self)
 
-    def forward(self, x):
-        out, h = super().forward(x)
-        return keras_recurrent_output(self, out, h)
+    def forward(self, x, *initial_state):
+        out, h = super().forward(x, torch_rnn_state(initial_state, 1) if initial_state else None)
+        y = keras_recurrent_output(self, out, h)
+        return (y, *keras_rnn_states((h,))) if self.return_state else y
 
 
 class KerasGRUResetBefore(nn.Module):
     """Keras' GRU with reset_after=False (Keras 2's default), which torch's fused GRU lacks: the
     reset gate scales the state before the recurrent product. Weights keep Keras' layout."""
 
-    def __init__(self, input_size, units, return_sequences=False):
+    def __init__(self, input_size, units, return_sequences=False, return_state=False):
         super().__init__()
         self.kernel = nn.Parameter(nn.init.xavier_uniform_(torch.empty(input_size, 3 * units)))
         self.recurrent_kernel = nn.Parameter(nn.init.orthogonal_(torch.empty(units, 3 * units)))
         self.bias = nn.Parameter(torch.zeros(3 * units))
-        self.return_sequences = return_sequences
+        self.return_sequences, self.return_state = return_sequences, return_state
 
-    def forward(self, x):
+    def forward(self, x, *initial_state):
         u = self.recurrent_kernel.shape[0]
         w_zr, w_h = self.recurrent_kernel[:, :2 * u], self.recurrent_kernel[:, 2 * u:]
-        h, outs = x.new_zeros(x.shape[0], u), []
+        h = initial_state[0] if initial_state else x.new_zeros(x.shape[0], u)
+        outs = []
         for xt in (x @ self.kernel + self.bias).unbind(1):
             z, r = torch.sigmoid(xt[:, :2 * u] + h @ w_zr).chunk(2, dim=-1)
             h = z * h + (1 - z) * torch.tanh(xt[:, 2 * u:] + (r * h) @ w_h)
             outs.append(h)
-        return torch.stack(outs, 1) if self.return_sequences else h
+        y = torch.stack(outs, 1) if self.return_sequences else h
+        return (y, h) if self.return_state else y
 
 
 class KerasEmbedding(nn.Embedding):

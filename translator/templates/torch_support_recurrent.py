@@ -54,13 +54,13 @@ class KerasRecurrentSteps(nn.Module):
 
     def __init__(self, input_size, units, activation="tanh", recurrent_activation="sigmoid", bias=True,
                  return_sequences=False, go_backwards=False, dropout=0.0, recurrent_dropout=0.0,
-                 bias_rows=None):
+                 bias_rows=None, return_state=False):
         super().__init__()
         for name in (activation, recurrent_activation):
             if name not in KERAS_STEP_ACTIVATIONS:
                 raise ValueError(f"unknown Keras activation {name!r}")
         self.units, self.activation, self.recurrent_activation = units, activation, recurrent_activation
-        self.return_sequences, self.go_backwards = return_sequences, go_backwards
+        self.return_sequences, self.go_backwards, self.return_state = return_sequences, go_backwards, return_state
         self.dropout, self.recurrent_dropout = dropout, recurrent_dropout
         width = self.gates * units
         self.kernel = nn.Parameter(torch.empty(input_size, width))
@@ -110,19 +110,25 @@ class KerasRecurrentSteps(nn.Module):
     def initial_state(self, x):
         return x.new_zeros(x.shape[0], self.units)
 
+    def state_list(self, state):
+        """The state as Keras lists it (return_state, initial_state): [h], or [h, c] for an LSTM."""
+        return [state]
+
     def step(self, z, state, masks):
         raise NotImplementedError
 
-    def forward(self, x):
+    def forward(self, x, *initial_state):
         if self.go_backwards:
             x = x.flip(1)
-        state = self.initial_state(x)
+        state = self.initial_state(x) if not initial_state else \
+            initial_state[0] if len(initial_state) == 1 else tuple(initial_state)
         masks = self._masks(x.new_zeros(x.shape[0], self.units), self.recurrent_dropout, self.gates)
         outputs = []
         for z in self.project(x).unbind(1):
             h, state = self.step(z, state, masks)
             outputs.append(h)
-        return torch.stack(outputs, 1) if self.return_sequences else outputs[-1]
+        y = torch.stack(outputs, 1) if self.return_sequences else outputs[-1]
+        return (y, *self.state_list(state)) if self.return_state else y
 
 
 class KerasLSTMSteps(KerasRecurrentSteps):
@@ -143,6 +149,9 @@ class KerasLSTMSteps(KerasRecurrentSteps):
     def initial_state(self, x):
         h = x.new_zeros(x.shape[0], self.units)
         return h, h
+
+    def state_list(self, state):
+        return list(state)
 
     def step(self, z, state, masks):
         h, c = state
@@ -215,14 +224,21 @@ class KerasBidirectionalSteps(nn.Module):
         self.backward_layer.reset_parameters()
         self.merge_mode = merge_mode
 
-    def forward(self, x):
-        y, y_rev = self.forward_layer(x), self.backward_layer(x)
+    def forward(self, x, *initial_state):
+        half = len(initial_state) // 2  # Keras lists the forward layer's states first
+        y, y_rev = self.forward_layer(x, *initial_state[:half]), self.backward_layer(x, *initial_state[half:])
+        states = []
+        if self.forward_layer.return_state:
+            (y, *states), (y_rev, *states_rev) = y, y_rev
+            states += states_rev
         if self.backward_layer.return_sequences:
             y_rev = y_rev.flip(1)
         if self.merge_mode == "concat":
-            return torch.cat([y, y_rev], dim=-1)
-        if self.merge_mode == "sum":
-            return y + y_rev
-        if self.merge_mode == "mul":
-            return y * y_rev
-        return (y + y_rev) / 2  # "ave"
+            y = torch.cat([y, y_rev], dim=-1)
+        elif self.merge_mode == "sum":
+            y = y + y_rev
+        elif self.merge_mode == "mul":
+            y = y * y_rev
+        else:  # "ave"
+            y = (y + y_rev) / 2
+        return (y, *states) if states else y
