@@ -203,3 +203,52 @@ def test_any_divergent_training_figure_fails(status):
     train = TrainResult(1, (TrainFigure("gradient dense/kernel", "gradient", status),))
     assert train.first_failure().name == "gradient dense/kernel"
     assert decide([], train).status == "fail"
+
+
+# --- optimizer bounds (rules/parity.toml through recipes.OptimizerRule) ------------------------
+
+def test_centered_rmsprop_first_step_bound_is_wider():
+    from translator.parity.recipes import load_parity_rules
+
+    rule = load_parity_rules().optimizers["RMSprop"]
+    plain = rule.step_bound({"rho": 0.8}, 0.001)
+    centered = rule.step_bound({"rho": 0.8, "centered": True}, 0.001)
+    assert plain == pytest.approx(0.001 / math.sqrt(0.2))
+    # torch's first centered step: lr * g / sqrt((1 - rho) g^2 - (1 - rho)^2 g^2) = lr / sqrt(rho (1 - rho))
+    assert centered == pytest.approx(0.001 / math.sqrt(0.8 * 0.2))
+
+
+def test_gradient_noise_allowance_is_the_slope_of_the_normalised_step():
+    from translator.parity.recipes import load_parity_rules
+
+    rule = load_parity_rules().optimizers["Nadam"]
+    eps, lr = 1e-7, 0.01
+    keras_g = np.array([6.631017e-07, 0.5, -3e-9], dtype=np.float32)
+    torch_g = np.array([6.556511e-07, 0.5 + 6e-8, 4e-9], dtype=np.float32)
+    noise = rule.gradient_noise_bound({"epsilon": eps}, lr, keras_g, torch_g)
+    step = lambda g: lr * g / (abs(g) + eps)
+    # the measured case (parity fuzz, seed 0, case 106): the allowance covers the step difference
+    assert abs(step(float(keras_g[0])) - step(float(torch_g[0]))) <= noise[0] < 2e-4
+    # a large gradient: the step hardly depends on g, so almost nothing is allowed
+    assert noise[1] < 1e-12
+    # signs differ: the slope at zero, lr / eps, bounds it
+    assert noise[2] == pytest.approx(2 * lr * 7e-9 / eps, rel=1e-3)
+    # an optimizer whose step is not normalised gets no allowance
+    assert load_parity_rules().optimizers["SGD"].gradient_noise_bound({}, lr, keras_g, torch_g) == 0.0
+
+
+def test_a_bias_right_before_batch_norm_is_recognised():
+    from translator.parity.check import _bias_before_batch_norm
+    from translator.parity.recipes import WeightLink
+
+    def meta(cls, activation, next_class):
+        layers = [{"class": "Conv2D", "activation": activation}, {"class": next_class}]
+        return {"model": {"class": cls, "layers": layers}}
+
+    bias = WeightLink(0, 1, "bias", "conv2d/bias", "conv2d.bias", None)
+    kernel = WeightLink(0, 0, "kernel", "conv2d/kernel", "conv2d.weight", None)
+    assert _bias_before_batch_norm(meta("Sequential", "linear", "BatchNormalization"), bias)
+    assert not _bias_before_batch_norm(meta("Sequential", "linear", "BatchNormalization"), kernel)
+    assert not _bias_before_batch_norm(meta("Sequential", "relu", "BatchNormalization"), bias)
+    assert not _bias_before_batch_norm(meta("Sequential", "linear", "Dense"), bias)
+    assert not _bias_before_batch_norm(meta("Functional", "linear", "BatchNormalization"), bias)

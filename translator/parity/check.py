@@ -462,6 +462,11 @@ def _train_result(keras_meta, keras_arrays, torch_meta, torch_arrays, links: lis
         if not w["trainable"]:
             continue
         name = f"gradient {link.keras_label}"
+        if _bias_before_batch_norm(keras_meta, link):
+            figures.append(TrainFigure(name, "gradient", UNCHECKED, message=(
+                "the bias feeds a BatchNormalization, which subtracts each batch's mean in training: "
+                "its gradient is zero but for float32 rounding, which differs between the frameworks")))
+            continue
         k = keras_arrays.get(f"g/{link.layer}/{link.weight}")
         t = torch_arrays.get(f"g/{link.torch_key}") if link.torch_key else None
         if t is None:
@@ -566,6 +571,14 @@ def _optimizer_figures(keras_meta, torch_meta) -> list[TrainFigure]:
     return figures
 
 
+def _bias_before_batch_norm(keras_meta: dict, link: WeightLink) -> bool:
+    """A Sequential model's bias added right before a BatchNormalization (no activation between)."""
+    layers = keras_meta["model"]["layers"]
+    return (keras_meta["model"].get("class") == "Sequential" and link.keras_name == "bias"
+            and link.layer + 1 < len(layers) and layers[link.layer + 1]["class"] == "BatchNormalization"
+            and layers[link.layer].get("activation") in (None, "linear"))
+
+
 def _update_figures(keras_meta, keras_arrays, torch_arrays, links: list[WeightLink],
                     tol: Tolerance, steps: int) -> list[TrainFigure]:
     rules = load_parity_rules()
@@ -590,6 +603,14 @@ def _update_figures(keras_meta, keras_arrays, torch_arrays, links: list[WeightLi
         elif w["trainable"] and step_bound and rule is not None:
             extra = steps * step_bound
             bound += f" + {fmt(extra)} ({rule.update} per step: {rule.reason})"
+        gk = keras_arrays.get(f"g/{link.layer}/{link.weight}")
+        gt = torch_arrays.get(f"g/{link.torch_key}") if link.torch_key else None
+        if w["trainable"] and rule is not None and rule.normalized and steps == 1 and gk is not None \
+                and gt is not None:
+            noise = rule.gradient_noise_bound(keras_opt.get("config") or {}, learning_rate, link.to_torch(gk), gt)
+            if np.any(noise):
+                extra = extra + noise
+                bound += " + the gradients' float32 difference through the optimizer's normalisation"
         if t is None:
             figures.append(TrainFigure(name, "update", FAILED, message="no PyTorch value"))
             continue

@@ -31,6 +31,8 @@ class OptimizerRule:
     reason: str
     # Keras key -> the key whose zero makes it inert (SGD ignores nesterov without momentum)
     inert_without: tuple[tuple[str, str], ...] = ()
+    # the first step moves each weight by about lr * g / (|g| + epsilon): see gradient_noise_bound
+    normalized: bool = False
 
     def step_bound(self, keras_config: dict, learning_rate: float) -> float:
         """The widest |w_torch - w_keras| one step may add, by this optimizer's named bound."""
@@ -38,8 +40,27 @@ class OptimizerRule:
             return abs(learning_rate)
         if self.update == "lr/sqrt(1-rho)":
             rho = float(keras_config.get("rho", 0.9))
-            return abs(learning_rate) / math.sqrt(max(1.0 - rho, 1e-12))
+            if keras_config.get("centered"):  # torch's first step divides by sqrt(rho (1 - rho)) |g|
+                rho_term = rho * (1.0 - rho)
+            else:
+                rho_term = 1.0 - rho
+            return abs(learning_rate) / math.sqrt(max(rho_term, 1e-12))
         return 0.0
+
+    def gradient_noise_bound(self, keras_config: dict, learning_rate: float, keras_grad: np.ndarray,
+                             torch_grad: np.ndarray) -> np.ndarray | float:
+        """What the two sides' float32 gradient difference can move a weight in the first step of
+        an optimizer that normalises the gradient (step ~ lr * c * g / (|g| + eps), c about 1):
+        near |g| ~ eps a rounding-size difference in g becomes a visible one in the step. Bounded
+        per value by lr * c * |dg| * eps / (|g|min + eps)^2 (the slope of g / (|g| + eps) over the
+        interval between the two gradients; |g|min = 0 when they differ in sign), with c = 2."""
+        if not self.normalized or keras_grad.shape != torch_grad.shape:
+            return 0.0
+        eps = float(keras_config.get("epsilon") or 1e-7)
+        dg = np.abs(keras_grad.astype(np.float64) - torch_grad)
+        low = np.where(np.sign(keras_grad) == np.sign(torch_grad),
+                       np.minimum(np.abs(keras_grad), np.abs(torch_grad)), 0.0)
+        return 2.0 * abs(learning_rate) * dg * eps / (low + eps) ** 2
 
 
 @dataclass(frozen=True)
@@ -65,7 +86,8 @@ def load_parity_rules(path: Path = PARITY_RULES) -> ParityRules:
             keras=name, torch=tuple(table["torch"]), hyper=tuple(table["hyper"].items()),
             none=tuple(table.get("none", {}).items()), expect=tuple(table.get("expect", {}).items()),
             update=table["update"], reason=table["reason"],
-            inert_without=tuple(table.get("inert_without", {}).items()))
+            inert_without=tuple(table.get("inert_without", {}).items()),
+            normalized=bool(table.get("normalized", False)))
     return ParityRules(
         atol=raw["tolerance"]["atol"], rtol=raw["tolerance"]["rtol"], optimizers=optimizers,
         keras_only=dict(raw["keras_only"]["inactive"]),
