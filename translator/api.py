@@ -88,8 +88,11 @@ def _translate_source(source: str, target: str, filename: str) -> Result:
                         "star import of Keras names: names resolved against the known Keras API")
     diagnostics = make_diagnostics(module, translator.pending, filename)
     keep_framework = any(d.severity == TODO for d in diagnostics)
-    new = _finish_module(new, translator, keep_framework, filename)
-    return Result(code=new.code, diagnostics=tuple(diagnostics), models=tuple(translator.models),
+    new, support_code = _finish_module(new, translator, keep_framework, filename)
+    code = new.code
+    if support_code:  # the support definitions, as text: libcst need not parse or print them
+        code = code.replace(f"\n\n{SUPPORT_PLACEHOLDER}\n", support_code, 1)
+    return Result(code=code, diagnostics=tuple(diagnostics), models=tuple(translator.models),
                   stats=translator.stats)
 
 
@@ -125,7 +128,14 @@ def _bound_by_user(body: list[cst.BaseStatement]) -> set[str]:
     return bound
 
 
-def _finish_module(module: cst.Module, t: Translator, keep_framework: bool, filename: str) -> cst.Module:
+#: where the support definitions go: a statement of its own, replaced by their text after printing
+SUPPORT_PLACEHOLDER = "__keras2torch_support_definitions__"
+
+
+def _finish_module(module: cst.Module, t: Translator, keep_framework: bool,
+                   filename: str) -> tuple[cst.Module, str]:
+    """The output module (the support definitions stand as one placeholder statement) and the
+    support definitions' text that replaces it."""
     body = list(module.body)
     if not keep_framework:
         stripped = []
@@ -161,7 +171,8 @@ def _finish_module(module: cst.Module, t: Translator, keep_framework: bool, file
         i = 1
     while i < len(body) and _is_import(body[i]):
         i += 1
-    spaced = [d.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()]) for d in defs]
+    spaced = [cst.parse_statement(f"{SUPPORT_PLACEHOLDER}\n").with_changes(
+        leading_lines=[cst.EmptyLine(), cst.EmptyLine()])] if defs else []
     after = body[i:]
     if after and (spaced or lines):
         first = after[0]
@@ -182,7 +193,8 @@ def _finish_module(module: cst.Module, t: Translator, keep_framework: bool, file
         block[0] = block[0].with_changes(leading_lines=[cst.EmptyLine(), *block[0].leading_lines])
     body = body[:start] + block + spaced + after
     header = cst.EmptyLine(comment=cst.Comment(HEADER.format(source=_display(filename))))
-    return module.with_changes(body=body, header=[header, *module.header])
+    return (module.with_changes(body=body, header=[header, *module.header]),
+            "".join(f"\n\n{d}" for d in defs))
 
 
 def _has_comment(stmt: cst.SimpleStatementLine) -> bool:

@@ -1816,8 +1816,11 @@ class Translator(cst.CSTTransformer):
         if isinstance(stmt, cst.SimpleStatementLine):
             if isinstance(stmt.body[0], (cst.Import, cst.ImportFrom)):
                 return stmt
-            if any(self._failed_var(n) for n in _names_used(stmt) & self.an.model_vars):
+            used = _names_used(stmt)
+            if any(self._failed_var(n) for n in used & self.an.model_vars):
                 return stmt  # calls on a model left in Keras stay in Keras
+            if used.isdisjoint(self.an.model_vars) and used.isdisjoint(self.names.bindings):
+                return stmt  # no model and no Keras name: nothing to rewrite or report
             rewriter = CallRewriter(self)
             stmt = stmt.visit(rewriter)
             if rewriter.reasons:

@@ -72,24 +72,6 @@ def _definitions(target: str) -> tuple[dict[str, cst.BaseStatement], dict[str, c
     return _Lazy(texts), parsed_imports
 
 
-class _Names(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.names: set[str] = set()
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.names.add(node.value)
-
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        node.value.visit(self)  # `a.copy()` does not use the module `copy`
-        return False
-
-
-def _names_in(node: cst.CSTNode) -> set[str]:
-    v = _Names()
-    node.visit(v)
-    return v.names
-
-
 @functools.cache
 def _merged(target: str) -> tuple[dict[str, cst.BaseStatement], dict[str, cst.BaseStatement]]:
     """A target's own definitions first, then the torch ones it does not redefine."""
@@ -101,18 +83,59 @@ def _merged(target: str) -> tuple[dict[str, cst.BaseStatement], dict[str, cst.Ba
     return _Lazy(texts), {**base_imports, **own_imports}
 
 
+def _names_in_text(text: str) -> set[str]:
+    """The names a definition's source mentions, read with `ast` (what libcst sees as names: names,
+    None/True/False, definition and parameter names, keywords, import names; never the part after
+    a dot). A test checks it against a libcst reading of every template definition."""
+    import ast
+
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.arg) or isinstance(node, ast.keyword) and node.arg:
+            names.add(node.arg)
+        elif isinstance(node, ast.alias):
+            names.add(node.name.split(".")[0])
+            if node.asname:
+                names.add(node.asname)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Constant) and (node.value is None or isinstance(node.value, bool)):
+            names.add(repr(node.value))  # None, True and False are names to libcst
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            names.update(node.names)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+    return names
+
+
 @functools.cache
 def _uses(target: str, name: str) -> frozenset[str]:
-    """The names one support definition reads (computed once per process)."""
-    return frozenset(_names_in(_merged(target)[0][name]))
+    """The names one support definition reads (computed once per process, from its text)."""
+    return frozenset(_names_in_text(_merged(target)[0].texts[name]))  # type: ignore[attr-defined]
+
+
+@functools.cache
+def text(target: str, name: str) -> str:
+    """A support definition's source as the output holds it: the comments and blank lines that
+    precede it in its template dropped, one newline at the end."""
+    lines = _merged(target)[0].texts[name].splitlines(keepends=True)  # type: ignore[attr-defined]
+    start = 0
+    while start < len(lines) and (not lines[start].strip() or lines[start].startswith("#")):
+        start += 1
+    return "".join(lines[start:]).rstrip("\n") + "\n"
 
 
 def names() -> set[str]:
     return set(_definitions("torch")[0])
 
 
-def select(target: str, wanted: set[str]) -> tuple[list[cst.BaseStatement], set[str]]:
-    """The support definitions for `wanted`, in template order, and the import names they need."""
+def select(target: str, wanted: set[str]) -> tuple[list[str], set[str]]:
+    """The support definitions for `wanted` (their source, see `text`), in template order, and the
+    import names they need. The output holds them as text: neither parsed nor printed by libcst."""
     defs, imports = _merged(target)
     chosen: set[str] = set()
     todo = [w for w in wanted if w in defs]
@@ -125,7 +148,7 @@ def select(target: str, wanted: set[str]) -> tuple[list[cst.BaseStatement], set[
     needed: set[str] = set()
     for name in chosen:
         needed |= {n for n in _uses(target, name) if n in imports}
-    return [defs[name] for name in defs if name in chosen], needed
+    return [text(target, name) for name in defs if name in chosen], needed
 
 
 def import_statement(target: str, name: str) -> cst.BaseStatement:
