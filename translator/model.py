@@ -315,6 +315,9 @@ class SequentialBuilder:
         renames = dict(rule.renames)
         args = bind(call, rule.signature, renames, self.rules.keywords)
         regularizers = {k: args.pop(k) for k in REGULARIZED if k in args}
+        activity = args.pop("activity_regularizer", None)  # every Keras layer takes one
+        if activity is not None and code(activity) == "None":
+            activity = None
         given = dict(args)
         for arg_name, default in rule.signature:
             if arg_name not in args:
@@ -374,6 +377,22 @@ class SequentialBuilder:
             out_shape = None  # units=[3], a float...: a wrong-typed argument, size unknown
         warnings = [(rule_id, message, call) for rule_id, message in ctx.warnings]
         module, weight_prefix = modules
+        penalty_paths = [f"[{weight_prefix[:-1]}]" if weight_prefix else "" for _ in ctx.penalty_modules]
+        if activity is not None:  # Keras regularizes the layer's output, after its activation
+            if folded or ctx.state_shapes:
+                raise LayerError(f"{keras_class}(activity_regularizer=...) on "
+                                 + ("the output layer, whose activation goes into the loss" if folded
+                                    else "a layer with several outputs") + " is not supported", activity)
+            try:
+                regularizer = _activity_module(activity, resolve)
+            except Unsupported as exc:
+                raise LayerError(f"{keras_class}(activity_regularizer=...): {exc}", activity) from None
+            if weight_prefix:  # already an nn.Sequential: the regularizer goes last
+                module = module.with_changes(args=[*module.args, cst.Arg(regularizer)])  # type: ignore[attr-defined]
+            else:
+                module, weight_prefix = cst.Call(cst.parse_expression("nn.Sequential"),
+                                                 args=[cst.Arg(module), cst.Arg(regularizer)]), "0."
+            penalty_paths.append(f"[{len(module.args) - 1}]")  # type: ignore[attr-defined]
         comment = f"{folded} folded into the loss; predict() applies it" if folded else None
         init = [_assign_self(attr, module, comment)]
         layout_out = layout if out_shape is not None and len(out_shape) >= 2 else CHANNELS_LAST
@@ -384,7 +403,7 @@ class SequentialBuilder:
                 rule.weights if ctx.weights is None else ctx.weights)),
         )
         init.extend(self._initializers(keras_class, given, lm, resolve, warnings))
-        penalties = []
+        penalties = [cst.parse_expression(f"self.{attr}{path}.penalty") for path in penalty_paths]
         for arg_name, node in regularizers.items():
             try:
                 penalties.extend(_penalties(node, REGULARIZED[arg_name], lm, resolve))
@@ -491,14 +510,12 @@ REGULARIZERS = {"l1": (("l1", "0.01"),), "L1": (("l1", "0.01"),), "l2": (("l2", 
                 "L1L2": (("l1", "0.0"), ("l2", "0.0"))}
 
 
-def _penalties(node: cst.BaseExpression, weight: str, lm: LayerMap, resolve) -> list[cst.BaseExpression]:
-    """Keras' regularizer on one weight as loss terms: `0.01 * self.dense.weight.square().sum()`."""
+def _regularizer_factors(node: cst.BaseExpression, resolve) -> tuple[str, dict[str, cst.BaseExpression]]:
+    """A Keras regularizer (a name, or a keras.regularizers call) as (its name, its factors)."""
     try:
         value = literal(node)
     except ValueError:
         value = None
-    if value is None and isinstance(node, cst.Name) and node.value == "None":
-        return []
     if isinstance(value, str):
         name, factors = value, {}
     elif isinstance(node, cst.Call):
@@ -513,6 +530,27 @@ def _penalties(node: cst.BaseExpression, weight: str, lm: LayerMap, resolve) -> 
         raise Unsupported(f"regularizer `{code(node)}` has no rule")
     if name not in REGULARIZERS:
         raise Unsupported(f"regularizer {name!r} has no rule")
+    return name, factors
+
+
+def _activity_module(node: cst.BaseExpression, resolve) -> cst.BaseExpression:
+    """`activity_regularizer=l2(0.01)` as `KerasActivityRegularization(l2=0.01)`: the output passes
+    unchanged, its penalty goes into model.regularization()."""
+    name, factors = _regularizer_factors(node, resolve)
+    args = []
+    for kw, default in REGULARIZERS[name]:
+        factor = factors.get(kw, cst.parse_expression(default))
+        if not _same_value(code(factor), "0.0"):
+            args.append(cst.Arg(factor, keyword=cst.Name(kw), equal=cst.AssignEqual(
+                whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))))
+    return cst.Call(cst.Name("KerasActivityRegularization"), args=args)
+
+
+def _penalties(node: cst.BaseExpression, weight: str, lm: LayerMap, resolve) -> list[cst.BaseExpression]:
+    """Keras' regularizer on one weight as loss terms: `0.01 * self.dense.weight.square().sum()`."""
+    if isinstance(node, cst.Name) and node.value == "None":
+        return []
+    name, factors = _regularizer_factors(node, resolve)
     targets = [path for k, path, _, *steps in lm.weights if k == weight and not dict(steps[0] if steps else ()).get("row")]
     if len(targets) != 1:
         raise Unsupported(f"its `{weight}` is not one torch weight")
@@ -534,7 +572,7 @@ def with_regularization(cls: cst.ClassDef, terms: list[cst.BaseExpression]) -> c
         total = cst.BinaryOperation(total, cst.Add(), t)
     method = cst.parse_statement(
         "def regularization(self):\n"
-        "    \"\"\"Keras' kernel/bias regularizers, added to the loss as Keras adds them.\"\"\"\n"
+        "    \"\"\"Keras' regularizers (kernel, bias, activity), added to the loss as Keras adds them.\"\"\"\n"
         "    return 0\n")
     ret = cst.SimpleStatementLine([cst.Return(total)])
     method = method.with_changes(body=method.body.with_changes(body=[method.body.body[0], ret]),

@@ -873,6 +873,27 @@ class GaussianDropout(nn.Dropout):
         return x * (1 + math.sqrt(self.p / (1 - self.p)) * torch.randn_like(x))
 
 
+class KerasActivityRegularization(nn.Module):
+    """Keras' activity regularization (the ActivityRegularization layer, or any layer's
+    activity_regularizer): the output passes unchanged, and l1 * sum|x| + l2 * sum x^2 divided by
+    the batch size, as Keras 3 adds it to the loss, is kept in `penalty` for the model's
+    regularization() (computed on every forward pass, training or not, as Keras does)."""
+
+    def __init__(self, l1=0.0, l2=0.0):
+        super().__init__()
+        self.l1, self.l2 = l1, l2
+        self.penalty = 0.0
+
+    def forward(self, x):
+        penalty = x.new_zeros(())
+        if self.l1:
+            penalty = penalty + self.l1 * x.abs().sum()
+        if self.l2:
+            penalty = penalty + self.l2 * x.square().sum()
+        self.penalty = penalty / x.shape[0]
+        return x
+
+
 class Rescaling(nn.Module):
     """Keras' Rescaling: x * scale + offset."""
 

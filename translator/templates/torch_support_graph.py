@@ -25,8 +25,8 @@ class Merge(nn.Module):
 
 
 def with_regularization(model, loss_fn):
-    """The loss plus the model's kernel/bias regularizers, as Keras adds them to the loss (in
-    training, validation and evaluate alike)."""
+    """The loss plus the model's regularizers (kernel, bias and activity), as Keras adds them to
+    the loss (in training, validation and evaluate alike)."""
     def loss(out, y):
         return loss_fn(out, y) + model.regularization()
     return loss
