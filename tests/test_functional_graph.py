@@ -91,3 +91,43 @@ def test_graph_failures_stay_marked() -> None:
     result = translate_source(src)
     assert result.todos >= 1
     assert any("does not list" in d.message for d in result.diagnostics)
+
+
+def test_dot_layers_keep_keras_axes_and_shapes() -> None:
+    src = textwrap.dedent("""\
+        import keras
+        from keras import layers
+        seq = keras.Input(shape=(6, 4))
+        scores = layers.Dot(axes=2)([seq, seq])
+        vec = layers.Flatten()(scores)
+        cos = layers.dot([vec, vec], axes=-1, normalize=True)
+        model = keras.Model(seq, layers.Dense(1)(layers.concatenate([cos, vec])))
+        model.summary()
+        """)
+    result = translate_source(src)
+    assert result.todos == 0, [d.render() for d in result.diagnostics]
+    assert "self.dot = KerasDot(2)" in result.code
+    assert "self.dot_1 = KerasDot(-1, normalize=True)" in result.code
+    assert "nn.Linear(37, 1)" in result.code  # (6, 6) scores flattened to 36, the cosine adds 1
+    bad = translate_source(src.replace("layers.Dot(axes=2)", "layers.Dot(axes=2, unknown=1)"))
+    assert any("Dot(unknown=...) is not supported" in d.message for d in bad.diagnostics)
+
+
+def test_dot_module_matches_keras_batch_dot() -> None:
+    import keras
+    import numpy as np
+    import torch
+
+    from translator.templates.torch_support_graph import KerasDot
+
+    rng = np.random.default_rng(0)
+    cases = [((4, 5), (4, 5), 1), ((4, 3, 5), (4, 7, 5), 2), ((4, 3, 5), (4, 5, 2), (2, 1)),
+             ((4, 3, 5), (4, 3, 2), (1, 1)), ((4, 5), (4, 7, 5), (1, 2)), ((4, 3, 5), (4, 3, 5), -1)]
+    for shape_x, shape_y, axes in cases:
+        x = rng.standard_normal(shape_x).astype("float32")
+        y = rng.standard_normal(shape_y).astype("float32")
+        for normalize in (False, True):
+            expected = np.asarray(keras.layers.Dot(axes=axes, normalize=normalize)([x, y]))
+            ours = KerasDot(axes, normalize)(torch.from_numpy(x), torch.from_numpy(y)).numpy()
+            assert ours.shape == expected.shape, (shape_x, shape_y, axes)
+            np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-5)

@@ -23,7 +23,9 @@ from .shapes import Shape, code, literal
 
 #: Keras merge layers -> the op of the `Merge` support module.
 MERGE_LAYERS = {"Add": "add", "Subtract": "subtract", "Multiply": "multiply", "Average": "average",
-                "Maximum": "maximum", "Minimum": "minimum", "Concatenate": "concatenate"}
+                "Maximum": "maximum", "Minimum": "minimum", "Concatenate": "concatenate", "Dot": "dot"}
+#: the keyword arguments each merge layer takes (besides `name`); the first may be positional
+MERGE_ARGS = {"Concatenate": ("axis",), "Dot": ("axes", "normalize")}
 #: Keras' function forms (`layers.concatenate([a, b])`) -> their layer class.
 MERGE_FUNCTIONS = {name.lower(): name for name in MERGE_LAYERS}
 
@@ -86,7 +88,27 @@ def topological(outputs: list[Node], inputs: list[Node]) -> list[Node]:
     return order
 
 
+def _dot_shape(shapes: list[Shape | None], axes) -> Shape | None:
+    """Keras' Dot output shape: each input without its summed axis (the second also without its
+    batch axis), at least one value per sample. `axes` count the batch axis, as in Keras."""
+    if len(shapes) != 2 or any(s is None for s in shapes):
+        return None
+    pair = axes if isinstance(axes, (list, tuple)) else (axes, axes)
+    if len(pair) != 2 or not all(isinstance(a, int) and not isinstance(a, bool) for a in pair):
+        return None
+    out: list = []
+    for shape, axis in zip(shapes, pair):
+        rank = len(shape) + 1  # type: ignore[arg-type]
+        ax = axis % rank
+        if ax == 0:
+            return None
+        out += [d for i, d in enumerate(shape, start=1) if i != ax]  # type: ignore[arg-type]
+    return tuple(out) if out else (1,)
+
+
 def _merge_shape(op: str, shapes: list[Shape | None], axis) -> Shape | None:
+    if op == "dot":
+        return _dot_shape(shapes, axis)
     if any(s is None for s in shapes):
         return None
     first = shapes[0]
@@ -199,21 +221,35 @@ class GraphBuilder:
             stem = node.var if node.var and uses.get(node.var) == 1 and node.var not in params else ""
             if node.key in MERGE_LAYERS:
                 op = MERGE_LAYERS[node.key]
+                known = MERGE_ARGS.get(node.key, ())
                 args = {a.keyword.value: a.value for a in node.layer.args if a.keyword} if node.layer else {}
-                if node.layer and any(a.keyword is None for a in node.layer.args):
+                positional = [a.value for a in node.layer.args if a.keyword is None] if node.layer else []
+                if len(positional) > (1 if known else 0) or any(a.star for a in node.layer.args or ()):  # type: ignore[union-attr]
                     raise LayerError(f"{node.key}: write its arguments as keywords", node.layer)
-                extra = set(args) - {"axis", "name"}
+                if positional:  # Concatenate(1), Dot(1)
+                    args[known[0]] = positional[0]
+                extra = set(args) - {*known, "name"}
                 if extra:
                     raise LayerError(f"{node.key}({', '.join(sorted(extra))}=...) is not supported",
                                      node.layer or node.value)
                 try:
-                    axis = literal(args["axis"]) if "axis" in args else -1
+                    values = {k: literal(v) for k, v in args.items() if k != "name"}
                 except ValueError:
-                    raise LayerError(f"{node.key}: `axis` must be a literal", args["axis"]) from None
+                    raise LayerError(f"{node.key}: write its arguments as literals", node.layer) from None
+                if op == "dot" and "axes" not in values:
+                    raise LayerError("Dot needs `axes`", node.layer or node.value)
+                axis = values.get("axes", values.get("axis", -1))
                 name = self.b.layer_name(node.key, args)
                 attr = self.b.attribute(name)
                 sources = [in_layout(p, CHANNELS_LAST) for p in node.inputs]
-                module = f"Merge({op!r})" if op != "concatenate" else f"Merge('concatenate', axis={axis})"
+                if op == "dot":
+                    if len(node.inputs) != 2:
+                        raise LayerError("Dot takes exactly two tensors", node.layer or node.value)
+                    module = f"KerasDot({axis!r}, normalize=True)" if values.get("normalize") else f"KerasDot({axis!r})"
+                elif op == "concatenate":
+                    module = f"Merge('concatenate', axis={axis})"
+                else:
+                    module = f"Merge({op!r})"
                 init.append(cst.parse_statement(f"self.{attr} = {module}\n"))
                 out = fresh(stem or attr)
                 forward.append(cst.parse_statement(f"{out} = self.{attr}({', '.join(sources)})\n"))
