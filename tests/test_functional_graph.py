@@ -131,3 +131,29 @@ def test_dot_module_matches_keras_batch_dot() -> None:
             ours = KerasDot(axes, normalize)(torch.from_numpy(x), torch.from_numpy(y)).numpy()
             assert ours.shape == expected.shape, (shape_x, shape_y, axes)
             np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_branches_are_named_and_read_in_the_order_the_script_makes_them() -> None:
+    """Keras names layers as they are made (embedding, then embedding_1); the forward pass lists
+    independent branches in that order too, not in the order a walk back from the output finds."""
+    src = textwrap.dedent("""\
+        import keras
+        from keras import layers
+        enc_in = keras.Input(shape=(None,))
+        enc = layers.Embedding(50, 8, mask_zero=True)(enc_in)
+        _, h, c = layers.LSTM(8, return_state=True)(enc)
+        dec_in = keras.Input(shape=(None,))
+        dec_layer = layers.Embedding(60, 8)
+        dec = dec_layer(dec_in)
+        seq = layers.LSTM(8, return_sequences=True)(dec, initial_state=[h, c])
+        model = keras.Model([enc_in, dec_in], layers.Dense(60)(seq))
+        """)
+    result = translate_source(src)
+    assert result.todos == 0, [d.render() for d in result.diagnostics]
+    assert "self.embedding = KerasEmbedding(50, 8)" in result.code
+    assert "self.embedding_1 = KerasEmbedding(60, 8)" in result.code
+    forward = result.code[result.code.index("    def forward"):]
+    assert forward.index("self.embedding(enc_in)") < forward.index("self.embedding_1(dec_in)")
+    # the mask reaches the LSTM in a graph too: reported once, at the LSTM it changes
+    masks = [d for d in result.diagnostics if d.rule == "mask-zero"]
+    assert len(masks) == 1 and masks[0].line == 5 and "embedding(mask_zero=True)" in masks[0].message

@@ -254,3 +254,19 @@ def test_compound_statement_headers_are_translated_or_marked():
     marked = [ln.strip() for ln in out.code.splitlines() if "TODO(keras2torch)" in ln]
     assert len(marked) == 2
     compile(out.code, "s.py", "exec")
+
+
+def test_to_categorical_keeps_the_label_shape_as_keras_does() -> None:
+    """Sequence labels (batch, time) one-hot to (batch, time, classes); (n, 1) to (n, classes)."""
+    import keras
+    import numpy as np
+
+    from translator.templates.torch_support import to_categorical
+
+    cases = [(np.array([0, 2, 1]), None), (np.array([[1], [0]]), 3),
+             (np.array([[0, 1, 2], [2, 2, 0]]), 4), (np.array([[[1], [0]]]), None)]
+    for labels, classes in cases:
+        ours, theirs = to_categorical(labels, classes), keras.utils.to_categorical(labels, classes)
+        assert ours.shape == theirs.shape and np.array_equal(ours, theirs)
+    src = "import keras\ny = keras.utils.to_categorical([[0, 1], [1, 0]], num_classes=2)\n"
+    assert "y = to_categorical([[0, 1], [1, 0]], 2)" in translate_source(src).code

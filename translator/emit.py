@@ -215,6 +215,8 @@ class Analyzer(cst.CSTVisitor):
         self.inline_sites: dict[str, list[graph.Node]] = {}  # helper -> the node each call gave
         self.name_reads: Counter = Counter()
         self.known: dict[int, graph.Node] = {}  # every graph node made, by id
+        self.ticks = 0  # program order of graph nodes and layer constructions (Node.seq)
+        self.built_at: dict[int, int] = {}  # id(a keras.layers construction call) -> its tick
         self.unrolled: set[int] = set()  # the loops read once per iteration
         self.node_statements: dict[int, tuple] = {}  # id(value of `v = Layer(..)(t)`) -> (function, var, node)
         # `m = load_model(path)` of a file the script's own model saved: id(call) -> that model's variable
@@ -639,7 +641,9 @@ class Analyzer(cst.CSTVisitor):
         if node is None:
             node = self._plain_node(var, value, depth)
         if node is not None and id(node) not in self.known:  # made here, not looked up
-            node.seq = len(self.known)
+            # a layer object made earlier keeps its place in Keras' naming order
+            node.seq = self.built_at.get(id(node.layer), self.ticks)
+            self.ticks += 1
             self.known[id(node)] = node
             node.inlined = bool(self.inlining)
         return node
@@ -865,6 +869,9 @@ class Analyzer(cst.CSTVisitor):
 
     def visit_Call(self, node: cst.Call) -> None:
         key = self.names.resolve(node.func) or ""
+        if key.startswith("keras.layers.") and id(node) not in self.built_at:
+            self.built_at[id(node)] = self.ticks  # a layer made here: Keras names layers in this order
+            self.ticks += 1
         if key == "keras.layers.Lambda" and node.args and node.args[0].keyword is None:
             self._tensor_functions_in(node.args[0].value)
         if key.endswith("callbacks.ModelCheckpoint"):
@@ -918,6 +925,7 @@ class Translator(cst.CSTTransformer):
         self.an = analysis
         self.path = path
         self.pending: list[tuple] = []  # node, severity, rule, message, source statement
+        self.noted: set[tuple[int, str, str]] = set()  # notes and warnings already given
         self.support: set[str] = set()
         self.imports: set[str] = set()
         self.models: list[ModelInfo] = []
@@ -946,6 +954,11 @@ class Translator(cst.CSTTransformer):
     # -- diagnostics -------------------------------------------------------------------------
     def diag(self, node: cst.CSTNode, severity: str, rule: str, message: str) -> None:
         node = self.origins.get(id(node), node)
+        if severity != TODO:
+            key = (id(node), rule, message)
+            if key in self.noted:
+                return  # the same note on the same code, once (a layer that several models share)
+            self.noted.add(key)
         self.pending.append((node, severity, rule, message, self.current_stmt))
         if severity == TODO:
             self.stats = self.stats + Stats(left=1)
@@ -2111,14 +2124,12 @@ class CallRewriter(cst.CSTTransformer):
     def _to_categorical(self, orig: cst.Call, call: cst.Call) -> cst.BaseExpression:
         t = self.t
         bound = bind(call, (("x", REQUIRED), ("num_classes", "None")), {"y": "x"}, {})
-        t.imports.add("np")
+        t.support.add("to_categorical")
         t.stats = t.stats + Stats(calls=1)
-        y = bound["x"]
+        args = [cst.Arg(bound["x"])]
         if "num_classes" in bound and code(bound["num_classes"]) != "None":
-            return parse_template_expression(
-                'np.eye({n}, dtype="float32")[np.asarray({y}, dtype=int).reshape(-1)]', n=bound["num_classes"], y=y)
-        return parse_template_expression(
-            'np.eye(int(np.max({y})) + 1, dtype="float32")[np.asarray({y}, dtype=int).reshape(-1)]', y=y)
+            args.append(cst.Arg(bound["num_classes"]))
+        return cst.Call(cst.Name("to_categorical"), args)
 
 
 # -- small helpers ---------------------------------------------------------------------------

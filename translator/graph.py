@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from .hooks import Unsupported
+from .hooks import MASK_READERS, Unsupported
 from .ir import CHANNELS_FIRST, CHANNELS_LAST, LayerMap, ModelInfo
 from .model import (
     LayerError,
@@ -85,7 +85,32 @@ def topological(outputs: list[Node], inputs: list[Node]) -> list[Node]:
     for n in inputs:
         if state.get(id(n)) != 2:
             order.insert(0, n)  # an input no output reads: still a forward argument
-    return order
+    return _creation_order(order)
+
+
+def _creation_order(order: list[Node]) -> list[Node]:
+    """The same nodes, each still after its inputs, otherwise in the order Keras creates their
+    layers (Node.seq), so independent branches read, and are named, as the script wrote them."""
+    import heapq
+
+    position = {id(n): i for i, n in enumerate(order)}
+    waiting = {id(n): sum(1 for p in set(map(id, n.inputs)) if p in position) for n in order}
+    readers: dict[int, list[Node]] = {}
+    for n in order:
+        for p in {id(p): p for p in n.inputs}.values():
+            if id(p) in position:
+                readers.setdefault(id(p), []).append(n)
+    ready = [(n.seq, position[id(n)], n) for n in order if waiting[id(n)] == 0]
+    heapq.heapify(ready)
+    out: list[Node] = []
+    while ready:
+        _, _, n = heapq.heappop(ready)
+        out.append(n)
+        for r in readers.get(id(n), ()):
+            waiting[id(r)] -= 1
+            if waiting[id(r)] == 0:
+                heapq.heappush(ready, (r.seq, position[id(r)], r))
+    return out if len(out) == len(order) else order
 
 
 def _dot_shape(shapes: list[Shape | None], axes) -> Shape | None:
@@ -210,6 +235,7 @@ class GraphBuilder:
                 rows.append(_summary_row(keras_input, "InputLayer", shape))
         outputs = {id(n) for n in graph.outputs}
         in_graph = {id(n) for n in graph.order}
+        masked: dict[int, str] = {}  # node -> the Embedding(mask_zero=True) whose mask reaches it
         ops: set[str] = set()  # attributes of operations Keras keeps no layer for
         for node in graph.order:
             while self.dead and self.dead[0].seq < node.seq:  # layers no model uses still take a name
@@ -303,6 +329,17 @@ class GraphBuilder:
             penalties.extend(step.penalties)
             out = emit_call(node, stem, step.lm.attribute, source, step.out_shape, step.layout,
                             step.state_shapes, step.lm.keras_name)
+            keras_class = step.lm.keras_class
+            masked_by = masked.get(id(parent), "")
+            if keras_class == "Embedding" and code(step.given.get("mask_zero", cst.Name("False"))) != "False":
+                masked[id(node)] = step.lm.keras_name
+            elif masked_by and keras_class in MASK_READERS:
+                warnings.append(("mask-zero", (
+                    f"{masked_by}(mask_zero=True): Keras skips the padded (zero) steps in "
+                    f"{keras_class}; the translation computes over them, so results differ "
+                    "wherever a sequence is padded"), node.layer or node.value))
+            elif masked_by:
+                masked[id(node)] = masked_by  # the mask passes on to the layers after this one
             maps.append(step.lm)
             if node.op:
                 ops.add(step.lm.attribute)

@@ -37,6 +37,15 @@ def targets(a, model=None):
     return t.float() if t.is_floating_point() else t
 
 
+def to_categorical(y, num_classes=None):
+    """Keras' to_categorical: one-hot rows (float32, as training reads them); the labels' shape is
+    kept, a trailing axis of one dropped, and the classes are the new last axis."""
+    y = np.asarray(y, dtype=np.int64)
+    if y.ndim > 1 and y.shape[-1] == 1:
+        y = y.reshape(y.shape[:-1])
+    return np.eye(num_classes or int(y.max()) + 1, dtype=np.float32)[y]
+
+
 def take(a, idx):
     """Rows `idx` of a tensor, or of each tensor of a tuple (several inputs or outputs)."""
     return tuple(t[idx] for t in a) if isinstance(a, tuple) else a[idx]
