@@ -11,6 +11,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -88,3 +89,18 @@ def interleave(variants: dict[str, Callable[[], float]], repeat: int, samples: S
                 print(f"  round {round_ + 1}/{repeat} {name}: {seconds:.3f} s (load {before:.2f})",
                       file=sys.stderr, flush=True)
     return samples
+
+
+def compare_scripts(models: list[str], write_scripts: Callable[[Path, str], dict[str, Path]], repeat: int,
+                    keep: Path | None, report: Callable[[str, Samples, dict[str, Path]], None]) -> None:
+    """For each model, the scripts `write_scripts` makes, each run in a fresh interpreter,
+    interleaved `repeat` rounds (each prints `BENCH_SECONDS fit <s>`); `report` prints the ratios."""
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        folder = keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        for model in models:
+            paths = write_scripts(folder, model)
+            samples = Samples()
+            variants = {name: (lambda p=path: run_script(p, folder)["fit"]) for name, path in paths.items()}
+            interleave(variants, repeat, samples)
+            report(model, samples, paths)

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _timing import Samples, interleave, load, run_script
+from _timing import Samples, compare_scripts, load
 from train_speed import DATA, KERAS, KERAS_HEAD, TITLES
 
 HANDWRITTEN_HEAD = '''"""Benchmark script: {title}, hand-written as a fastai Learner."""
@@ -108,20 +107,15 @@ def main() -> None:
     models = args.model or ["mlp", "convnet"]
     print(f"{args.samples} samples (90% train, 10% validation), {args.epochs} epochs, batch 128, "
           f"{args.repeat} interleaved rounds; load before: {load():.2f}")
-    with tempfile.TemporaryDirectory(prefix="fastai-speed-") as tmp:
-        folder = args.keep or Path(tmp)
-        folder.mkdir(parents=True, exist_ok=True)
-        for model in models:
-            paths = write_scripts(folder, model, args.samples, args.epochs)
-            samples = Samples()
-            variants = {name: (lambda p=path: run_script(p, folder)["fit"]) for name, path in paths.items()}
-            interleave(variants, args.repeat, samples)
-            print(f"\n{TITLES[model]} ({model}) on fastai, time of the fit call:")
-            for name in paths:
-                print("  " + samples.line(name))
-            print(f"  ratio translated / handwritten: {samples.ratio('translated', 'handwritten'):.2f} "
-                  f"(goal <= 1.1)", flush=True)
+    def report(model: str, samples: Samples, paths: dict[str, Path]) -> None:
+        print(f"\n{TITLES[model]} ({model}) on fastai, time of the fit call:")
+        for name in paths:
+            print("  " + samples.line(name))
+        print(f"  ratio translated / handwritten: {samples.ratio('translated', 'handwritten'):.2f} "
+              "(goal <= 1.1)", flush=True)
 
+    compare_scripts(models, lambda folder, model: write_scripts(folder, model, args.samples, args.epochs),
+                    args.repeat, args.keep, report)
 
 if __name__ == "__main__":
     main()

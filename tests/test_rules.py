@@ -193,24 +193,12 @@ def test_support_dependencies_read_with_ast_are_what_libcst_sees() -> None:
     """support.py reads each template definition's names with `ast` (fast); they equal the names
     a libcst tree of the same definition holds, so the same definitions and imports are chosen."""
     from translator import support
-
-    class Names(cst.CSTVisitor):
-        def __init__(self) -> None:
-            self.names: set[str] = set()
-
-        def visit_Name(self, node: cst.Name) -> None:
-            self.names.add(node.value)
-
-        def visit_Attribute(self, node: cst.Attribute) -> bool:
-            node.value.visit(self)
-            return False
+    from translator.emit import _names_used  # the libcst reading the translator itself uses
 
     checked = 0
     for target in ("torch", "fastai"):
         defs = support._merged(target)[0]
         for name, text in defs.texts.items():
-            v = Names()
-            cst.parse_module(text).visit(v)
-            assert support._names_in_text(text) == v.names, (target, name)
+            assert support._names_in_text(text) == _names_used(cst.parse_module(text)), (target, name)
             checked += 1
     assert checked > 300
