@@ -1768,8 +1768,8 @@ class Translator(cst.CSTTransformer):
             return [self._mark(stmt, str(exc))]
         self.stats = self.stats + Stats(calls=1)
         if self.target == fastai_target.TARGET:
-            learner = fastai_target.compile_statement(var, loss, opt, metrics, self.support, self.imports)
-            return [learner.with_changes(leading_lines=stmt.leading_lines)]
+            learner, create = fastai_target.compile_statement(var, loss, opt, metrics, self.support, self.imports)
+            return [learner.with_changes(leading_lines=stmt.leading_lines), create]
         lines = [
             _assign(f"{var}.loss_fn", loss),
             _assign(f"{var}.optimizer", opt),

@@ -64,8 +64,11 @@ def metrics_list(metrics: cst.BaseExpression) -> cst.BaseExpression:
 
 
 def compile_statement(var: str, loss: cst.BaseExpression, opt: cst.BaseExpression,
-                      metrics: cst.BaseExpression, support: set[str], imports: set[str]) -> cst.SimpleStatementLine:
-    """`model.learner = Learner(DataLoaders(), model, loss_func=..., opt_func=..., metrics=[...])`.
+                      metrics: cst.BaseExpression, support: set[str],
+                      imports: set[str]) -> list[cst.SimpleStatementLine]:
+    """`model.learner = Learner(DataLoaders(), model, loss_func=..., opt_func=..., metrics=[...])`,
+    then `model.learner.create_opt()`: the optimizer exists after compile, as in Keras (fastai
+    would make it in the first fit, whose time would then include building it).
 
     The DataLoaders are empty until `fit` gives the Learner the script's arrays.
     """
@@ -79,7 +82,8 @@ def compile_statement(var: str, loss: cst.BaseExpression, opt: cst.BaseExpressio
     if not (isinstance(listed, cst.List) and not listed.elements):
         args.append(_kwarg("metrics", listed))
     learner = cst.Call(cst.Name("Learner"), args=_one_per_line(args), whitespace_before_args=_newline("    "))
-    return cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(learner_of(var))], learner)])
+    return [cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(learner_of(var))], learner)]),
+            cst.parse_statement(f"{var}.{LEARNER_ATTRIBUTE}.create_opt()  # the optimizer, made by compile as in Keras\n")]
 
 
 def _newline(indent: str) -> cst.ParenthesizedWhitespace:
