@@ -270,3 +270,24 @@ def test_to_categorical_keeps_the_label_shape_as_keras_does() -> None:
         assert ours.shape == theirs.shape and np.array_equal(ours, theirs)
     src = "import keras\ny = keras.utils.to_categorical([[0, 1], [1, 0]], num_classes=2)\n"
     assert "y = to_categorical([[0, 1], [1, 0]], 2)" in translate_source(src).code
+
+
+def test_layer_objects_named_in_a_sequential_list() -> None:
+    """`normalizer = layers.X(...)` then `Sequential([normalizer, ...])` or `.add(dense)`: the layer
+    joins the class and its statement goes with it; an object two models list is one module
+    (Keras shares its weights); an object read anywhere else is refused, never left undefined."""
+    src = (
+        "import keras\nfrom keras import layers\n"
+        "normalizer = layers.Normalization(mean=[0.5, 0.5], variance=[1.0, 4.0])\n"
+        "dense = layers.Dense(4, activation='relu')\n"
+        "model = keras.Sequential([keras.Input((2,)), normalizer, dense])\n"
+        "model.add(layers.Dense(1))\n"
+        "other = keras.Sequential()\nother.add(keras.Input((2,)))\nother.add(dense)\n")
+    result = translate_source(src)
+    assert result.todos == 0, [d.render() for d in result.diagnostics]
+    assert "normalizer =" not in result.code and "dense = layers" not in result.code
+    assert "self.normalization = Normalization([0.5, 0.5], [1.0, 4.0])" in result.code
+    assert "self.dense = model.dense  # the layer `model` has: the same weights" in result.code
+    refused = translate_source(src + "print(normalizer.mean)\n")
+    assert any("`normalizer` is also used outside the model's layer list" in d.message
+               for d in refused.diagnostics)

@@ -992,6 +992,7 @@ class Translator(cst.CSTTransformer):
         calls: list[tuple[cst.Call, str]] = []
         input_shape = None
         for el in elements:
+            el = self._layer_object(c, el) or el  # `normalizer = layers.X(...)`, then [normalizer, ...]
             key = self.names.resolve(el.func) if isinstance(el, cst.Call) else None
             if key is None and isinstance(el, cst.Call):
                 key = subclass.layer_key(self, el)  # one of the script's own layer classes
@@ -1011,6 +1012,32 @@ class Translator(cst.CSTTransformer):
                 raise LayerError(f"layer `{what}` has no rule", el)
             calls.append((el, key))  # type: ignore[arg-type]
         return calls, (input_shape, name_arg)
+
+    def _layer_object(self, c: Construction, el: cst.BaseExpression) -> cst.Call | None:
+        """The construction of a layer object named in a Sequential list or `.add()`; its own
+        statement then goes with the model. Refused when the name is read anywhere else, where
+        the removed object would be missing (`normalizer.adapt(x)`, a functional call)."""
+        if not isinstance(el, cst.Name) or el.value in self.submodels:
+            return None
+        key = (c.function, el.value)
+        obj = self.an.layer_objects.get(key)
+        if obj is None:
+            return None
+        listed = sum(1 for other in self.an.constructions if other.dag is None
+                     for item in self._sequential_items(other) if isinstance(item, cst.Name) and item.value == el.value)
+        if self.an.name_reads[el.value] - 1 != listed:  # minus its own assignment
+            raise LayerError(f"layer object `{el.value}` is also used outside the model's layer list", el)
+        c.graph.append((el.value, self.an.layer_sources.get(key, obj)))
+        return obj
+
+    @staticmethod
+    def _sequential_items(c: Construction) -> list[cst.BaseExpression]:
+        items: list[cst.BaseExpression] = list(c.layers)
+        for i, arg in enumerate(c.node.args if c.input_call is None else ()):
+            if ((arg.keyword is None and i == 0) or (arg.keyword and arg.keyword.value == "layers")) \
+                    and isinstance(arg.value, (cst.List, cst.Tuple)):
+                items += [e.value for e in arg.value.elements if not isinstance(e, cst.StarredElement)]
+        return items
 
     def _input_layer_shape(self, call: cst.Call):
         args = bind(call, (("shape", "None"),), {"input_shape": "shape"}, {})
