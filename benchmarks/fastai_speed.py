@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _timing import Samples, compare_scripts, load
-from train_speed import DATA, KERAS, KERAS_HEAD, TITLES
+from train_speed import DATA, KERAS, KERAS_HEAD, TITLES, TORCH_MODELS
 
 HANDWRITTEN_HEAD = '''"""Benchmark script: {title}, hand-written as a fastai Learner."""
 import time
@@ -40,30 +40,8 @@ from torch.utils.data import TensorDataset
 ''' + DATA
 
 HANDWRITTEN = {
-    "mlp": '''
-x = torch.from_numpy(x_train.reshape(-1, 784).astype("float32") / 255)
-y = torch.from_numpy(y_train)
-
-torch.manual_seed(0)
-model = nn.Sequential(
-    nn.Linear(784, 512), nn.ReLU(), nn.Dropout(0.2),
-    nn.Linear(512, 512), nn.ReLU(), nn.Dropout(0.2),
-    nn.Linear(512, 10),
-)
-opt_func, lr = RMSProp, 0.001
-''',
-    "convnet": '''
-x = torch.from_numpy(np.expand_dims(x_train.astype("float32") / 255, 1))
-y = torch.from_numpy(y_train)
-
-torch.manual_seed(0)
-model = nn.Sequential(
-    nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-    nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-    nn.Flatten(), nn.Dropout(0.5), nn.Linear(1600, 10),
-)
-opt_func, lr = Adam, 0.001
-''',
+    "mlp": TORCH_MODELS["mlp"] + "opt_func, lr = RMSProp, 0.001\n",
+    "convnet": TORCH_MODELS["convnet"] + "opt_func, lr = Adam, 0.001\n",
 }
 
 HANDWRITTEN_FIT = '''

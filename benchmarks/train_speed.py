@@ -95,7 +95,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 ''' + DATA
 
-HANDWRITTEN = {
+#: the models as PyTorch modules over tensors x, y (shared with fastai_speed.py)
+TORCH_MODELS = {
     "mlp": '''
 x = torch.from_numpy(x_train.reshape(-1, 784).astype("float32") / 255)
 y = torch.from_numpy(y_train)
@@ -106,7 +107,6 @@ model = nn.Sequential(
     nn.Linear(512, 512), nn.ReLU(), nn.Dropout(0.2),
     nn.Linear(512, 10),
 )
-optimizer = torch.optim.RMSprop(model.parameters(), lr=0.001, alpha=0.9, eps=1e-07)
 ''',
     "convnet": '''
 x = torch.from_numpy(np.expand_dims(x_train.astype("float32") / 255, 1))
@@ -118,8 +118,12 @@ model = nn.Sequential(
     nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
     nn.Flatten(), nn.Dropout(0.5), nn.Linear(1600, 10),
 )
-optimizer = torch.optim.Adam(model.parameters(), eps=1e-07)
 ''',
+}
+
+HANDWRITTEN = {
+    "mlp": TORCH_MODELS["mlp"] + "optimizer = torch.optim.RMSprop(model.parameters(), lr=0.001, alpha=0.9, eps=1e-07)\n",
+    "convnet": TORCH_MODELS["convnet"] + "optimizer = torch.optim.Adam(model.parameters(), eps=1e-07)\n",
 }
 
 HANDWRITTEN_LOOP = '''
