@@ -31,8 +31,8 @@ class LayerContext:
     # a functional graph passes this call initial_state tensors or unpacks its return_state list
     states: bool = False
     state_shapes: list[Shape] = field(default_factory=list)  # return_state: the states' shapes
-    # modules whose `.penalty` (set on each forward) the loss adds: ActivityRegularization
-    penalty_modules: list[str] = field(default_factory=list)
+    # the module keeps a `.penalty` (set on each forward) that the loss adds: ActivityRegularization
+    penalty: bool = False
 
     def value(self, name: str):
         """The literal Python value of an argument; Unsupported when it is an expression."""
@@ -710,11 +710,9 @@ def code(node: cst.CSTNode) -> str:
 
 def activity_regularization(ctx: LayerContext) -> cst.BaseExpression:
     """ActivityRegularization(l1, l2): an identity whose penalty the loss adds."""
-    args = [cst.Arg(ctx.args[k], keyword=cst.Name(k), equal=cst.AssignEqual(
-        whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
-        for k in ("l1", "l2") if not (_is(ctx, k, 0.0) or _is(ctx, k, 0))]
-    ctx.penalty_modules.append("KerasActivityRegularization")
-    return cst.Call(cst.Name("KerasActivityRegularization"), args=args)
+    ctx.penalty = True
+    return _support_call("KerasActivityRegularization", [(k, ctx.args[k]) for k in ("l1", "l2")
+                                                          if not (_is(ctx, k, 0.0) or _is(ctx, k, 0))])
 
 
 MODULE_HOOKS.update({name: _guarded(fn) for name, fn in {

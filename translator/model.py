@@ -377,7 +377,7 @@ class SequentialBuilder:
             out_shape = None  # units=[3], a float...: a wrong-typed argument, size unknown
         warnings = [(rule_id, message, call) for rule_id, message in ctx.warnings]
         module, weight_prefix = modules
-        penalty_paths = [f"[{weight_prefix[:-1]}]" if weight_prefix else "" for _ in ctx.penalty_modules]
+        penalty_paths = [f"[{weight_prefix[:-1]}]" if weight_prefix else ""] if ctx.penalty else []
         if activity is not None:  # Keras regularizes the layer's output, after its activation
             if folded or ctx.state_shapes:
                 raise LayerError(f"{keras_class}(activity_regularizer=...) on "
@@ -537,13 +537,9 @@ def _activity_module(node: cst.BaseExpression, resolve) -> cst.BaseExpression:
     """`activity_regularizer=l2(0.01)` as `KerasActivityRegularization(l2=0.01)`: the output passes
     unchanged, its penalty goes into model.regularization()."""
     name, factors = _regularizer_factors(node, resolve)
-    args = []
-    for kw, default in REGULARIZERS[name]:
-        factor = factors.get(kw, cst.parse_expression(default))
-        if not _same_value(code(factor), "0.0"):
-            args.append(cst.Arg(factor, keyword=cst.Name(kw), equal=cst.AssignEqual(
-                whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))))
-    return cst.Call(cst.Name("KerasActivityRegularization"), args=args)
+    given = [(kw, factors.get(kw, cst.parse_expression(default))) for kw, default in REGULARIZERS[name]]
+    return hooks._support_call("KerasActivityRegularization",
+                               [(kw, f) for kw, f in given if not _same_value(code(f), "0.0")])
 
 
 def _penalties(node: cst.BaseExpression, weight: str, lm: LayerMap, resolve) -> list[cst.BaseExpression]:
