@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from pathlib import Path
 
 from translator.parity import sandbox
-from translator.parity.sandbox import Limits, run_script
+from translator.parity.batch import WarmWorkers
+from translator.parity.sandbox import Limits, closed_input, run_script
 
 
 def _script(folder: Path, text: str, name: str = "script.py") -> Path:
@@ -76,6 +79,28 @@ def test_memory_cap(tmp_path):
 def test_stdin_is_closed_so_input_cannot_hang(tmp_path):
     result = run_script(_script(tmp_path, "input('name? ')\n"), limits=Limits(timeout_s=20))
     assert not result.timed_out and "EOFError" in result.error
+
+
+def test_stdin_reads_end_of_file_whatever_dev_null_holds():
+    # /dev/null is a plain file on some machines, and it may hold what something wrote to it
+    fd = closed_input()
+    try:
+        assert os.read(fd, 100) == b""
+    finally:
+        os.close(fd)
+
+
+def test_a_warm_workers_child_reads_no_input(tmp_path):
+    work = tmp_path / "work"
+    _script(work, "print('before')\ninput('name? ')\n", name="train.py")
+    (tmp_path / "io").mkdir()
+    with WarmWorkers({}) as workers:
+        job = workers.start([sys.executable, "-m", "translator.parity.torch_runner",
+                             str(work / "train.py"), str(tmp_path / "io")], work,
+                            Limits(timeout_s=60))
+        result = job.wait()
+    assert not result.timed_out and "before" in result.stdout
+    assert "EOFError" in result.stderr
 
 
 def test_runs_in_a_scratch_copy_and_writes_nothing_beside_the_source(tmp_path):

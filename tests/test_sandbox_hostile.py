@@ -65,7 +65,7 @@ def test_writes_inside_the_scratch_folder_and_temp_files_work(tmp_path):
         "with tempfile.NamedTemporaryFile('w') as f:\n"
         "    f.write('x')\n"
         "    print(f.name.startswith(os.path.dirname(os.getcwd())))\n"
-        "open(os.devnull, 'w').write('discarded')\n"
+        "open(os.devnull, 'w').close()\n"
         "print(open('out.txt').read())\n"))
     result = run_script(script)
     assert result.ok, result.stderr

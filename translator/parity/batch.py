@@ -51,9 +51,10 @@ def _child(job: dict) -> None:
         os.setsid()
         cwd = job["cwd"]
         os.chdir(cwd)
-        null = os.open(os.devnull, os.O_RDONLY)  # the job list is on stdin: never the script's
-        os.dup2(null, 0)
-        os.close(null)
+        empty = sandbox.closed_input()  # the job list is on stdin: never the script's
+        os.dup2(empty, 0)
+        os.close(empty)
+        sys.stdin = open(0, closefd=False)  # noqa: SIM115 - no job line left in a buffer
         for fd, path in ((1, job["stdout"]), (2, job["stderr"])):
             target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.dup2(target, fd)

@@ -209,6 +209,17 @@ def confined_env(root: Path) -> dict[str, str]:
     return {var: str(root / ".home" / sub) for var, sub in places.items()}
 
 
+def closed_input() -> int:
+    """A descriptor that reads end-of-file at once: the read end of a pipe whose writer is gone.
+
+    Not /dev/null: on some machines (containers) that is a plain file, and whatever was written
+    to it would be read back as the script's input.
+    """
+    read, write = os.pipe()
+    os.close(write)
+    return read
+
+
 def start(argv: Sequence[str], cwd: Path, limits: Limits = Limits(),
           env: Mapping[str, str] | None = None) -> Running:
     """Starts argv in its own session (so the whole group can be killed) under the caps.
@@ -220,11 +231,14 @@ def start(argv: Sequence[str], cwd: Path, limits: Limits = Limits(),
     root = scratch_root(cwd)
     command = [sys.executable, str(GUARD), str(limit_bytes), str(root),
                str(limits.max_processes), *argv]
-    process = subprocess.Popen(
-        command, cwd=str(cwd), env=child_env({**confined_env(root), **(env or {})}),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-    )
+    stdin = closed_input()
+    try:
+        process = subprocess.Popen(
+            command, cwd=str(cwd), env=child_env({**confined_env(root), **(env or {})}),
+            stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        )
+    finally:
+        os.close(stdin)
     return Running(process, limits, time.monotonic(), _Capture(process.stdout, limits.output_bytes),
                    _Capture(process.stderr, limits.output_bytes))
 
