@@ -286,8 +286,8 @@ def test_layer_objects_named_in_a_sequential_list() -> None:
     result = translate_source(src)
     assert result.todos == 0, [d.render() for d in result.diagnostics]
     assert "normalizer =" not in result.code and "dense = layers" not in result.code
-    assert "self.normalization = Normalization([0.5, 0.5], [1.0, 4.0])" in result.code
+    assert "self.normalization = Normalization(mean=[0.5, 0.5], variance=[1.0, 4.0])" in result.code
     assert "self.dense = model.dense  # the layer `model` has: the same weights" in result.code
-    refused = translate_source(src + "print(normalizer.mean)\n")
-    assert any("`normalizer` is also used outside the model's layer list" in d.message
+    refused = translate_source(src + "print(dense.units)\n")
+    assert any("`dense` is also used outside the model's layer list" in d.message
                for d in refused.diagnostics)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -214,6 +214,7 @@ class Analyzer(cst.CSTVisitor):
         self.inline_returns: list[list[graph.Node | None]] = []
         self.inline_sites: dict[str, list[graph.Node]] = {}  # helper -> the node each call gave
         self.name_reads: Counter = Counter()
+        self.calls_of: defaultdict[str, list[tuple[str | None, cst.Call]]] = defaultdict(list)
         self.known: dict[int, graph.Node] = {}  # every graph node made, by id
         self.ticks = 0  # program order of graph nodes and layer constructions (Node.seq)
         self.built_at: dict[int, int] = {}  # id(a keras.layers construction call) -> its tick
@@ -868,6 +869,8 @@ class Analyzer(cst.CSTVisitor):
                 items.extend(el.value for el in item.elements if isinstance(el, cst.DictElement))
 
     def visit_Call(self, node: cst.Call) -> None:
+        if isinstance(node.func, cst.Name):  # where the script calls its own functions
+            self.calls_of[node.func.value].append((self.functions[-1] if self.functions else None, node))
         key = self.names.resolve(node.func) or ""
         if key.startswith("keras.layers.") and id(node) not in self.built_at:
             self.built_at[id(node)] = self.ticks  # a layer made here: Keras names layers in this order
@@ -947,6 +950,8 @@ class Translator(cst.CSTTransformer):
         self.instantiated: set[int] = set()
         self.origins: dict[int, cst.CSTNode] = {}  # id(renamed layer call) -> the source's node
         subclass.prepare(self)  # the script's own model/layer classes, usable in the models below
+        self.standalone = self._standalone_objects()  # id() of layer objects made beside models
+        self.objects: dict[str, tuple[str, cst.Call | None]] = {}  # SequentialBuilder.objects
         self._prepare_models()
         for node, reason in analysis.graph_failures:
             self.diag(node, NOTE, "functional-graph", f"{reason} is not translated yet")
@@ -992,6 +997,9 @@ class Translator(cst.CSTTransformer):
         calls: list[tuple[cst.Call, str]] = []
         input_shape = None
         for el in elements:
+            if isinstance(el, cst.Name) and self._object_beside(c, el.value):
+                calls.append((el, "@object"))  # type: ignore[arg-type]
+                continue
             el = self._layer_object(c, el) or el  # `normalizer = layers.X(...)`, then [normalizer, ...]
             key = self.names.resolve(el.func) if isinstance(el, cst.Call) else None
             if key is None and isinstance(el, cst.Call):
@@ -1029,6 +1037,53 @@ class Translator(cst.CSTTransformer):
             raise LayerError(f"layer object `{el.value}` is also used outside the model's layer list", el)
         c.graph.append((el.value, self.an.layer_sources.get(key, obj)))
         return obj
+
+    def _standalone_objects(self) -> set[int]:
+        """Layer objects whose rule has a `layer_object` support class and that the script uses
+        outside model layer lists (`normalizer.adapt(x)`, passed to a building function): each is
+        made beside its models, which hold that same module. id() of each one's construction."""
+        listed: Counter = Counter(item.value for c in self.an.constructions if c.dag is None
+                                  for item in self._sequential_items(c) if isinstance(item, cst.Name))
+        out = set()
+        for (_, var), obj in self.an.layer_objects.items():
+            key = self.names.resolve(obj.func) or "" if isinstance(obj, cst.Call) else ""
+            rule = self.rules.layers.get(key.rsplit(".", 1)[-1]) if key.startswith("keras.layers.") else None
+            if rule is not None and rule.layer_object and self.an.name_reads[var] - 1 != listed[var]:
+                out.add(id(obj))
+        return out
+
+    def _object_beside(self, c: Construction, name: str) -> bool:
+        """`name` in c's layer list is a standalone layer object, or a parameter of c's building
+        function that every call of the function gives one of the same class (the Keras
+        regression tutorial's `build_and_compile_model(normalizer)`); recorded in self.objects."""
+        made = self.an.layer_objects.get((c.function, name))
+        if made is not None:
+            if id(made) not in self.standalone:
+                return False
+            self.objects[name] = (self._layer_class(made), made)
+            return True
+        func = self.an.function_nodes.get(c.function or "")
+        params = [p.name.value for p in func.params.params] if func is not None else []
+        if name not in params:
+            return False
+        found: list[cst.Call] = []
+        for caller, call in self.an.calls_of.get(c.function or "", []):
+            arg = next((a.value for a in call.args if a.keyword and a.keyword.value == name), None)
+            positional = [a.value for a in call.args if a.keyword is None and not a.star]
+            if arg is None and params.index(name) < len(positional):
+                arg = positional[params.index(name)]
+            obj = self.an.layer_objects.get((caller, arg.value)) if isinstance(arg, cst.Name) else None
+            if obj is None or id(obj) not in self.standalone:
+                return False
+            found.append(obj)
+        classes = {self._layer_class(o) for o in found}
+        if len(classes) != 1:
+            return False
+        self.objects[name] = (classes.pop(), found[0] if len(found) == 1 else None)
+        return True
+
+    def _layer_class(self, call: cst.Call) -> str:
+        return (self.names.resolve(call.func) or "").rsplit(".", 1)[-1]
 
     @staticmethod
     def _sequential_items(c: Construction) -> list[cst.BaseExpression]:
@@ -1139,6 +1194,7 @@ class Translator(cst.CSTTransformer):
                 builder.constants = self.an.constants
                 builder.submodels = self.submodels
                 builder.built_layers, builder.model = self.built_layers, (c.function, c.variable)
+                builder.objects = self.objects
                 build = builder.build(c.variable, cls, keras_name, calls, input_shape, fold, self.names.resolve,
                                       f"The Keras {'Sequential' if c.input_call is None else 'functional'} "
                                       f"model {where}; it takes input as Keras does.",
@@ -1181,7 +1237,7 @@ class Translator(cst.CSTTransformer):
         if loss is None or not loss[0].fold or loss[1].get("from_logits") is True:
             return ""
         last_call, key = calls[-1]
-        if key == "@model":
+        if key in ("@model", "@object"):
             return ""
         rule = self.rules.layers[key.rsplit(".", 1)[-1]]
         head = rule.fold
@@ -1234,6 +1290,14 @@ class Translator(cst.CSTTransformer):
         if isinstance(original_node, cst.FunctionDef):
             self.function_stack.pop()
         return super().on_leave(original_node, updated_node)
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        if id(original_node) in self.standalone:  # a layer object made beside its models
+            made = self.rules.layers[self._layer_class(original_node)].layer_object
+            self.support.add(made)
+            self.stats = self.stats + Stats(layers=1)
+            return updated_node.with_changes(func=cst.Name(made))
+        return updated_node
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         if self._tensor_function(node):

@@ -695,13 +695,14 @@ def _framework_calls(node: cst.CSTNode, resolve) -> str:
 
 
 def normalization(ctx: LayerContext) -> cst.BaseExpression:
-    """Normalization with its statistics given: (x - mean) / max(sqrt(variance), epsilon)."""
+    """Normalization with its statistics given: (x - mean) / max(sqrt(variance), epsilon). An
+    adapted one is a layer object of the script (`normalizer.adapt(x)`), kept beside the model."""
     if _is(ctx, "mean", None) or _is(ctx, "variance", None):
         raise Unsupported("Normalization() learns its statistics with adapt(); give mean= and "
-                          "variance= (for example from numpy) to translate it")
-    if not _is(ctx, "axis", -1) or not _is(ctx, "invert", False):
-        raise Unsupported("Normalization over another axis or inverted is not supported yet")
-    return parse_template_expression("Normalization({m}, {v})", m=ctx.args["mean"], v=ctx.args["variance"])
+                          "variance= (for example from numpy), or adapt a layer object, to translate it")
+    given = [(k, ctx.args[k]) for k in ("axis", "mean", "variance", "invert")
+             if k in ("mean", "variance") or not (_is(ctx, k, -1) or _is(ctx, k, False))]
+    return _support_call("Normalization", given)
 
 
 def code(node: cst.CSTNode) -> str:

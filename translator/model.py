@@ -153,6 +153,9 @@ class SequentialBuilder:
         self.built_layers: dict[int, tuple[str | None, str, LayerStep]] = {}
         self.model: tuple[str | None, str] | None = None  # (function, variable) being built
         self.last_shape: Shape | None = None  # the output shape of the last model built
+        # layer objects kept beside the model (rules' layer_object): variable -> (Keras class,
+        # the call that makes it, or None when a building function is given several)
+        self.objects: dict[str, tuple[str, cst.Call | None]] = {}
 
     def layer_name(self, keras_class: str, args: dict) -> str:
         if "name" in args:
@@ -222,6 +225,25 @@ class SequentialBuilder:
                 if with_summary:
                     summary_rows.append(_summary_row(attr, "Sequential", inner_shape))
                 shape = inner_shape
+                continue
+            if key == "@object":  # a layer object the script also uses outside: the same module
+                var = call.value  # type: ignore[attr-defined]
+                keras_class, made = self.objects[var]
+                if index == 0 and shape is None and made is not None:
+                    shape = first_shape = self.first_shape(made, f"keras.layers.{keras_class}")
+                if layout == CHANNELS_FIRST and shape is not None and len(shape) >= 2:
+                    forward.append(_permute_stmt(len(shape) + 1, to_first=False))
+                    layout = CHANNELS_LAST
+                name_arg = next((a.value for a in made.args if a.keyword and a.keyword.value == "name"),
+                                None) if made is not None else None
+                name = self.layer_name(keras_class, {} if name_arg is None else {"name": name_arg})
+                attr = self.attribute(name)
+                init.append(_assign_self(attr, cst.Name(var), f"the script's layer object `{var}` itself"))
+                forward.append(cst.parse_statement(f"x = self.{attr}(x)"))
+                maps.append(LayerMap(keras_name=name, keras_class=keras_class, attribute=attr,
+                                     layout_in=CHANNELS_LAST, layout_out=CHANNELS_LAST))
+                if with_summary:
+                    summary_rows.append(_summary_row(attr, keras_class, shape))
                 continue
             if index == 0 and shape is None:
                 shape = first_shape = self.first_shape(call, key)
@@ -615,8 +637,10 @@ def _assign_self(attr: str, value: cst.BaseExpression, comment: str | None) -> c
 
 
 def _summary_row(attr: str, keras_class: str, shape: Shape | None) -> cst.BaseExpression:
-    dims = ", ".join(str(d) if isinstance(d, int) else "None" for d in (shape or ()))
-    if shape is not None and len(shape) == 1:
+    if shape is None:  # not known statically (a model with no input shape): Keras prints "?"
+        return cst.parse_expression(f"({attr!r}, {keras_class!r}, None)")
+    dims = ", ".join(str(d) if isinstance(d, int) else "None" for d in shape)
+    if len(shape) == 1:
         dims += ","
     return cst.parse_expression(f"({attr!r}, {keras_class!r}, ({dims}))")
 

@@ -46,6 +46,9 @@ class Mapping:
     weights: tuple[tuple[str, str, tuple[int, ...] | None, tuple], ...] = ()
     examples: tuple[dict, ...] = ()
     own_activation: bool = False  # `activation` works inside the layer (RNN cells), not after it
+    # a support class that takes the Keras arguments as they are: a layer object the script
+    # also uses outside its model (`normalizer.adapt(x)`) is made with it beside the model
+    layer_object: str = ""
 
     def defaults(self) -> dict[str, str]:
         return dict(self.signature)
@@ -199,6 +202,7 @@ def _mapping(kind: str, raw: dict) -> Mapping:
         ),
         examples=tuple(raw["example"]),
         own_activation=raw.get("own_activation", False),
+        layer_object=raw.get("layer_object", ""),
     )
 
 

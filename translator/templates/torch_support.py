@@ -283,10 +283,13 @@ def summary(model):
     for name, keras_class, shape in model.keras_layers:
         layer = getattr(model, name, None)  # None for a functional model's InputLayer
         params = [] if layer is None else list(layer.parameters())
+        unbuilt = any(nn.parameter.is_lazy(p) for p in params)  # sized on the first batch, as in Keras
+        params = [p for p in params if not nn.parameter.is_lazy(p)]
         total += sum(p.numel() for p in params)
         trainable += sum(p.numel() for p in params if p.requires_grad)
-        count = sum(p.numel() for p in params)
-        print(f"{f'{name} ({keras_class})':<33}{(None, *shape)!s:<25}{count:>13,}")
+        count = f"{sum(p.numel() for p in params):,}" + (" (unbuilt)" if unbuilt else "")
+        shown = "?" if shape is None else str((None, *shape))
+        print(f"{f'{name} ({keras_class})':<33}{shown:<25}{count:>13}")
     buffers = sum(b.numel() for b in model.buffers() if b.is_floating_point())
     print(f" Total params: {total + buffers:,}")
     print(f" Trainable params: {trainable:,}")
@@ -915,16 +918,60 @@ class Rescaling(nn.Module):
 
 
 class Normalization(nn.Module):
-    """Keras' Normalization: (x - mean) / max(sqrt(variance), 1e-7), statistics per feature."""
+    """Keras' Normalization: (x - mean) / max(sqrt(variance), 1e-7), one mean and variance for
+    each index of `axis` (None: one for all). The statistics are given, or `adapt(data)` computes
+    them from the data as Keras does (numpy's mean and population variance over the other axes)."""
 
-    def __init__(self, mean, variance):
+    def __init__(self, axis=-1, mean=None, variance=None, invert=False, **layer_options):
         super().__init__()
+        self.axis = () if axis is None else (axis,) if isinstance(axis, int) else tuple(axis)
+        self.invert = invert
         # constants of the script, as in Keras: moved with the model, not saved in its state
-        self.register_buffer("mean", torch.as_tensor(np.asarray(mean, dtype=np.float32)), False)
-        self.register_buffer("variance", torch.as_tensor(np.asarray(variance, dtype=np.float32)), False)
+        self.register_buffer("mean", None if mean is None else torch.as_tensor(np.asarray(mean, dtype=np.float32)), False)
+        self.register_buffer("variance", None if variance is None else torch.as_tensor(np.asarray(variance, dtype=np.float32)), False)
+
+    def _kept(self, ndim):
+        return sorted(d % ndim for d in self.axis)
+
+    def adapt(self, data):
+        """The mean and variance of `data`: an array, or an iterable of batches (merged as Keras merges them)."""
+        if hasattr(data, "__array__") or isinstance(data, torch.Tensor):
+            batches = [np.asarray(data.detach().cpu() if isinstance(data, torch.Tensor) else data)]
+        else:
+            batches = [np.asarray(b[0] if isinstance(b, (tuple, list)) else b) for b in data]
+        ndim = batches[0].ndim
+        kept = self._kept(ndim)
+        reduce = tuple(d for d in range(ndim) if d not in kept)
+        if len(batches) == 1:
+            mean, variance = np.mean(batches[0], axis=reduce), np.var(batches[0], axis=reduce)
+        else:
+            mean = variance = 0.0
+            count = 0
+            for batch in batches:
+                batch = batch.astype(np.float32)
+                n = int(np.prod([batch.shape[d] for d in reduce]))
+                count += n
+                w = n / count
+                new_mean = mean * (1 - w) + np.mean(batch, axis=reduce) * w
+                variance = (variance + (mean - new_mean) ** 2) * (1 - w) + (
+                    np.var(batch, axis=reduce) + (np.mean(batch, axis=reduce) - new_mean) ** 2) * w
+                mean = new_mean
+        shape = [batches[0].shape[d] if d in kept else 1 for d in range(ndim)]
+        device = self.mean.device if self.mean is not None else None
+        self.mean = torch.as_tensor(np.reshape(mean, shape), dtype=torch.float32, device=device)
+        self.variance = torch.as_tensor(np.reshape(variance, shape), dtype=torch.float32, device=device)
 
     def forward(self, x):
-        return (x - self.mean) / self.variance.sqrt().clamp_min(1e-7)
+        x = torch.as_tensor(x, dtype=torch.float32)
+        if self.mean is None:  # never adapted: Keras starts from mean 0, variance 1
+            return x
+        mean, variance = self.mean, self.variance
+        if mean.dim() == 1 and self.axis:  # given per index of the last kept axis
+            shape = [1] * x.dim()
+            shape[self._kept(x.dim())[-1]] = -1
+            mean, variance = mean.reshape(shape), variance.reshape(shape)
+        std = variance.sqrt().clamp_min(1e-7)
+        return mean + x * std if self.invert else (x - mean) / std
 
 
 def keras_initializer(weight, name, **config):
