@@ -997,6 +997,8 @@ class Translator(cst.CSTTransformer):
         calls: list[tuple[cst.Call, str]] = []
         input_shape = None
         for el in elements:
+            if isinstance(el, cst.Call) and id(el) in self.standalone:  # `h = normalizer(inputs)`
+                el = cst.Name(next(var for (f, var), obj in self.an.layer_objects.items() if obj is el))
             if isinstance(el, cst.Name) and self._object_beside(c, el.value):
                 calls.append((el, "@object"))  # type: ignore[arg-type]
                 continue
@@ -1130,6 +1132,8 @@ class Translator(cst.CSTTransformer):
         builder.constants = self.an.constants
         builder.submodels = self.submodels
         builder.built_layers, builder.model = self.built_layers, (c.function, c.variable)
+        builder.object_calls = {id(obj): var for (f, var), obj in self.an.layer_objects.items()
+                                if id(obj) in self.standalone and f == c.function}
         where = f"built in `{c.function}()`" if c.function else f"`{c.variable}`"
         for node in dag.order:
             if node.key == "@model" and node.shared not in self.submodels:
@@ -1504,7 +1508,8 @@ class Translator(cst.CSTTransformer):
         function = self.function_stack[-1].name.value if self.function_stack else None
         for c in self.an.constructions:
             if c.function == function and c.graph and id(c) in self.builds \
-                    and any(v == var and (node is value or _same_node(node, value)) for v, node in c.graph):
+                    and any(v == var and id(node) not in self.standalone and (node is value or _same_node(node, value))
+                            for v, node in c.graph):
                 return True
         return False
 

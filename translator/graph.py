@@ -17,6 +17,7 @@ from .model import (
     SequentialBuilder,
     _class_def,
     _summary_row,
+    adapted_weights,
     with_regularization,
 )
 from .shapes import Shape, code, literal
@@ -318,6 +319,26 @@ class GraphBuilder:
                 out = emit_call(node, stem, attr, source, shape, lm.layout_out, state_shapes, lm.keras_name)
                 names[id(node)], shapes[id(node)], layouts[id(node)] = out, shape, lm.layout_out
                 layer_names[id(node)] = lm.keras_name
+                continue
+            var = self.b.object_calls.get(id(node.layer)) if node.layer is not None else None
+            if var is not None and node.items is None and not node.states:  # a layer object kept beside
+                shape = shapes[id(parent)]
+                if var not in shared:
+                    name = self.b.layer_name(node.key, {a.keyword.value: a.value for a in node.layer.args  # type: ignore[union-attr]
+                                                        if a.keyword and a.keyword.value == "name"})
+                    attr = self.b.attribute(name)
+                    init.append(cst.parse_statement(f"self.{attr} = {var}  # the script's layer object `{var}` itself\n"))
+                    maps.append(LayerMap(keras_name=name, keras_class=node.key, attribute=attr,
+                                         layout_in=CHANNELS_LAST, layout_out=CHANNELS_LAST,
+                                         weights=adapted_weights(node.layer, shape)))
+                    shared[var] = (attr, shape, [])
+                    if with_summary:
+                        rows.append(_summary_row(attr, node.key, shape))
+                attr = shared[var][0]
+                out = fresh(stem or attr)
+                forward.append(cst.parse_statement(f"{out} = self.{attr}({in_layout(parent, CHANNELS_LAST)})\n"))
+                names[id(node)], shapes[id(node)], layouts[id(node)] = out, shape, CHANNELS_LAST
+                layer_names[id(node)] = next(m.keras_name for m in maps if m.attribute == attr)
                 continue
             head_fold = fold if id(node) in outputs and len(graph.outputs) == 1 else ""
             key = f"keras.layers.{node.key}"

@@ -156,6 +156,7 @@ class SequentialBuilder:
         # layer objects kept beside the model (rules' layer_object): variable -> (Keras class,
         # the call that makes it, or None when a building function is given several)
         self.objects: dict[str, tuple[str, cst.Call | None]] = {}
+        self.object_calls: dict[int, str] = {}  # id() of such an object's construction -> variable
 
     def layer_name(self, keras_class: str, args: dict) -> str:
         if "name" in args:
@@ -241,7 +242,8 @@ class SequentialBuilder:
                 init.append(_assign_self(attr, cst.Name(var), f"the script's layer object `{var}` itself"))
                 forward.append(cst.parse_statement(f"x = self.{attr}(x)"))
                 maps.append(LayerMap(keras_name=name, keras_class=keras_class, attribute=attr,
-                                     layout_in=CHANNELS_LAST, layout_out=CHANNELS_LAST))
+                                     layout_in=CHANNELS_LAST, layout_out=CHANNELS_LAST,
+                                     weights=adapted_weights(made, shape)))
                 if with_summary:
                     summary_rows.append(_summary_row(attr, keras_class, shape))
                 continue
@@ -634,6 +636,22 @@ def _assign_self(attr: str, value: cst.BaseExpression, comment: str | None) -> c
         comment=cst.Comment(f"# {comment}") if comment else None,
     )
     return cst.SimpleStatementLine([cst.Assign([target], value)], trailing_whitespace=trailing)
+
+
+def adapted_weights(made: cst.Call | None, shape: Shape | None) -> tuple:
+    """Parity recipes for an adapted Normalization's weights: Keras keeps one mean and variance per
+    kept index, the support module the broadcast shape; its count has no torch counterpart."""
+    axis = next((a.value for a in made.args if (a.keyword and a.keyword.value == "axis") or
+                 (a.keyword is None and made.args.index(a) == 0)), None) if made is not None else None
+    try:
+        value = -1 if axis is None else literal(axis)
+    except ValueError:
+        return ()
+    if shape is None or value not in (-1, None):
+        return ()
+    target = [1] * len(shape) + ([-1] if value == -1 else [1])
+    steps = (("reshape", tuple(target)),)
+    return (("mean", "mean", None, steps), ("variance", "variance", None, steps), ("count", "", None, ()))
 
 
 def _summary_row(attr: str, keras_class: str, shape: Shape | None) -> cst.BaseExpression:

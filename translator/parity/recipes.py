@@ -194,6 +194,8 @@ def plan_by_layer_map(info: ModelInfo, keras_layers: Sequence[dict]) -> Plan:
             seen[w["name"]] = occurrence + 1
             group = _occurrence(recipes[w["name"]], occurrence, named, w["name"])
             for path, perm, steps in group:
+                if not path:  # a Keras bookkeeping weight torch has no use for (an adapt count)
+                    continue
                 links.append(WeightLink(i, j, w["name"], f"{kl['name']}/{w['name']}",
                                         f"{lm.attribute}.{path}", tuple(perm) if perm else None,
                                         tuple(steps)))

@@ -958,8 +958,9 @@ class Normalization(nn.Module):
                 mean = new_mean
         shape = [batches[0].shape[d] if d in kept else 1 for d in range(ndim)]
         device = self.mean.device if self.mean is not None else None
-        self.mean = torch.as_tensor(np.reshape(mean, shape), dtype=torch.float32, device=device)
-        self.variance = torch.as_tensor(np.reshape(variance, shape), dtype=torch.float32, device=device)
+        # learned from data, as Keras' adapted weights: saved with the model
+        self.register_buffer("mean", torch.as_tensor(np.reshape(mean, shape), dtype=torch.float32, device=device))
+        self.register_buffer("variance", torch.as_tensor(np.reshape(variance, shape), dtype=torch.float32, device=device))
 
     def forward(self, x):
         x = torch.as_tensor(x, dtype=torch.float32)
