@@ -100,7 +100,7 @@ def test_the_regression_tutorial_translates_and_runs(tmp_path) -> None:
     assert "horsepower_normalizer = Normalization(input_shape=[1,], axis=None)" in result.code
     assert "def __init__(self, norm):" in result.code
     assert "self.normalization = norm  # the script's layer object `norm` itself" in result.code
-    assert "model = AndCompileModel(norm)" in result.code
+    assert "model = Model(norm)" in result.code
     imported = {line.split()[1].split(".")[0] for line in result.code.splitlines()
                 if line.startswith(("import ", "from "))}
     assert imported.isdisjoint({"keras", "tensorflow", "translator"}), imported

@@ -1126,8 +1126,7 @@ class Translator(cst.CSTTransformer):
         out = dag.outputs[0]
         if len(dag.outputs) == 1 and out.layer is not None and out.key in self.rules.layers:
             fold = self._fold_for(c, [(out.layer, f"keras.layers.{out.key}")])
-        cls = class_name_for(c.variable if c.function is None else c.function.removeprefix("build_")
-                             .removeprefix("create_").removeprefix("make_") or c.variable, self.class_names)
+        cls = class_name_for(_class_stem(c), self.class_names)
         builder = SequentialBuilder(self.rules, self.uids)
         builder.constants = self.an.constants
         builder.submodels = self.submodels
@@ -1191,8 +1190,7 @@ class Translator(cst.CSTTransformer):
                         keras_name = str(literal(name_arg))
                     except ValueError:
                         pass
-                cls = class_name_for(c.variable if c.function is None else c.function.removeprefix("build_")
-                                     .removeprefix("create_").removeprefix("make_") or c.variable, self.class_names)
+                cls = class_name_for(_class_stem(c), self.class_names)
                 builder = SequentialBuilder(self.rules, self.uids)
                 where = f"built in `{c.function}()`" if c.function else f"`{c.variable}`"
                 builder.constants = self.an.constants
@@ -1946,6 +1944,15 @@ class Translator(cst.CSTTransformer):
                 stmt = self._mark(stmt, f"`{code(left[0])}` has no PyTorch equivalent: {reasons[0]}" if reasons[0]
                                   else f"`{code(left[0])}` has no PyTorch translation yet")
         return stmt
+
+
+def _class_stem(c: Construction) -> str:
+    """What a model's class is named after: its variable, or its building function without the
+    verbs (`build_and_compile_model` -> model, `create_cnn` -> cnn)."""
+    if c.function is None:
+        return c.variable
+    stem = re.sub(r"^(?:(?:build|create|make|get|define|compile|and)_)+", "", c.function)
+    return stem or c.variable
 
 
 class CallRewriter(cst.CSTTransformer):
