@@ -36,7 +36,6 @@ def test_recurrent_dropout_is_a_warning_and_dropout_a_shared_mask() -> None:
 
 @pytest.mark.parametrize(("layer", "reason"), [
     ("layers.LSTM(4, return_state=True)", "return_state"),
-    ("layers.LSTM(4, stateful=True)", "stateful"),
     ("layers.LSTM(4, activation=lambda x: x)", "only a Keras activation"),
     ("layers.Bidirectional(layers.LSTM(4), merge_mode=None)", "merge_mode"),
     ("layers.Normalization()", "adapt"),

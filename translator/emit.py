@@ -2123,6 +2123,9 @@ class CallRewriter(cst.CSTTransformer):
             template = f"torch.save({var}.state_dict(), {{path}})" if method == "save_weights" \
                 else f"{var}.load_state_dict(torch.load({{path}}))"
             return parse_template_expression(template, path=_pt_path(bound["filepath"]))
+        if method == "reset_states" and not call.args:  # Keras 2: every stateful layer from zeros
+            t.support.add("reset_states")
+            return cst.Call(cst.Name("reset_states"), [cst.Arg(cst.Name(var))])
         if method == "count_params" and not call.args:
             return cst.parse_expression(f"sum(p.numel() for p in {var}.parameters())")
         if method == "build" and len(call.args) == 1 and not call.args[0].star:

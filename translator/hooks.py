@@ -312,8 +312,7 @@ def _rnn_activation(ctx: LayerContext, keras_class: str, arg: str) -> str:
 
 def _recurrent(ctx: LayerContext, keras_class: str, merge_mode: str | None) -> cst.BaseExpression:
     cls, _, _ = RECURRENT[keras_class]
-    if not _is(ctx, "stateful", False):
-        raise Unsupported(f"{keras_class}(stateful=True) has no translation")
+    stateful = not _is(ctx, "stateful", False)
     return_state = not _is(ctx, "return_state", False)
     if return_state and not ctx.states:
         raise Unsupported(f"{keras_class}(return_state=True) outside a functional graph that unpacks "
@@ -340,6 +339,9 @@ def _recurrent(ctx: LayerContext, keras_class: str, merge_mode: str | None) -> c
         ctx.state_shapes = [state] * ((2 if keras_class == "LSTM" else 1) * (1 if merge_mode is None else 2))
     if keras_class == "GRU" and not ctx.value("reset_after") and (merge_mode is not None or not ctx.value("use_bias")):
         fused = False  # KerasGRUResetBefore is one direction with a bias
+    if stateful and (not fused or merge_mode is not None or (keras_class == "GRU" and not ctx.value("reset_after"))):
+        raise Unsupported(f"{keras_class}(stateful=True) is translated for a one-direction layer with "
+                          "Keras' default activations only")
     if not fused:
         return _recurrent_steps(ctx, keras_class, merge_mode, activation, gates)
     args: list[cst.BaseExpression | tuple[str, cst.BaseExpression]] = [_dim(ctx.in_shape[-1]), ctx.args["units"]]
@@ -353,6 +355,8 @@ def _recurrent(ctx: LayerContext, keras_class: str, merge_mode: str | None) -> c
             "dropout on the recurrent state (inference is unchanged, training regularises less)")))
     if return_state:
         args.append(("return_state", expr("True")))
+    if stateful:
+        args.append(("stateful", expr("True")))
     if dropout:
         # Keras drops input features with one mask per sequence, shared by every step
         ctx.prefix.append(parse_template_expression("TimeSharedDropout({p})", p=ctx.args["dropout"]))

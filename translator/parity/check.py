@@ -253,7 +253,7 @@ def _write_torch_plan(io: Path, plan: Plan, info: ModelInfo | None, keras_meta: 
         "order": order,
         "output_fold": fold,
         "probes": [p for p, _ in PROBES],
-        "train_steps": 0 if mode == "weights" else options.train_steps,
+        "train_steps": 0 if mode == "weights" else keras_meta.get("train_steps", options.train_steps),
         "save_state_dict": str(save_state_dict) if save_state_dict else "",
     }
     np.savez(io / "torch_in.npz", **arrays)
@@ -293,7 +293,7 @@ def _judge(keras_meta, keras_arrays, keras_side, torch_meta, torch_arrays, torch
     train = None
     if mode != "weights" and options.train_steps > 0:
         train = _train_result(keras_meta, keras_arrays, torch_meta, torch_arrays, links, tol,
-                              options.train_steps)
+                              keras_meta.get("train_steps", options.train_steps))
     verdict = decide(rows, train, output, notes)
     failed_after_capture = torch_meta.get("status") in ("script-error", "exited") or (
         torch_side.status in ("timeout", "crashed"))

@@ -172,8 +172,21 @@ def switch_off_dropout(model) -> list[str]:
     return changed
 
 
+#: Training steps compared at least for a model with stateful RNNs.
+STATEFUL_STEPS = 3
+
+
+def reset_stateful(layers) -> None:
+    """Stateful RNNs back to zero states, so that every probe (and the first training step)
+    starts where the translation's does, whatever ran before."""
+    for layer in layers:
+        if getattr(layer, "stateful", False) and getattr(layer, "states", None) is not None:
+            layer.reset_states()
+
+
 def probe_layers(model, layers, x: np.ndarray, rec: Recorder, probe: str) -> None:
     """Each layer's input and output in inference mode, and the model's own output."""
+    reset_stateful(layers)
     rec.arrays[f"p/{probe}/x"] = first_input(x)
     if isinstance(x, list):  # several inputs: each one, in the model's order
         for k, a in enumerate(x):
@@ -205,6 +218,7 @@ def probe_layers(model, layers, x: np.ndarray, rec: Recorder, probe: str) -> Non
             for m in range(len(given)):
                 rec.arrays[f"p/{probe}/in/{i}" + (f"/{m}" if m else "")] = to_numpy(next(values))
             rec.arrays[f"p/{probe}/out/{i}"] = to_numpy(next(values))
+    reset_stateful(layers)
     rec.arrays[f"p/{probe}/y"] = to_numpy(model(x, training=False))
 
 
@@ -218,6 +232,7 @@ def probe_calls(model, layers, x: np.ndarray, rec: Recorder, probe: str) -> None
                 seen[_i] = (args[0], out)
             return out
         object.__setattr__(layer, "call", call)  # past Keras' attribute tracking
+    reset_stateful(layers)
     try:
         y = model(x, training=False)
     finally:
@@ -309,6 +324,7 @@ def train_steps(model, layers, rec: Recorder, data: dict, steps: int, backend: s
     bn = [(i, layer) for i, layer in enumerate(layers) if type(layer).__name__ == "BatchNormalization"]
     bn_bound = {i: 0.0 for i, _ in bn}
     losses = []
+    reset_stateful(layers)
     for step in range(steps):
         rows = batch_rows(step, n, batch_size)
         xb, yb = take_rows(x, rows), (None if y is None else y[rows])
@@ -414,6 +430,8 @@ def capture(model, arguments: dict, frame, options: argparse.Namespace, rec: Rec
     steps = options.train_steps
     if steps <= 0:
         return
+    if any(getattr(layer, "stateful", False) is True for layer in layers):
+        steps = max(steps, STATEFUL_STEPS)  # what one batch leaves to the next shows from the second
     rec.meta["optimizer"] = optimizer_record(model)
     rec.meta["dropout_off"] = switch_off_dropout(model)
     if data["y"] is None:

@@ -205,6 +205,7 @@ class Session:
         finally:
             for m, flag in flags.items():
                 m.training = flag
+        reset_stateful(model)  # the first training step starts from zero states, as Keras' does
         if self.plan.get("save_state_dict"):
             torch.save(model.state_dict(), self.plan["save_state_dict"])
             self.meta["saved"] = self.plan["save_state_dict"]
@@ -270,6 +271,8 @@ class Session:
     def level_one(self, model, probe: str, per_layer: bool) -> None:
         import torch
 
+        reset_stateful(model)
+
         x = self.keras.get(f"p/{probe}/x")
         if x is None:
             return
@@ -313,6 +316,7 @@ class Session:
             if layer["layout_in"] == CHANNELS_FIRST:
                 given = [to_first(g) for g in given]
             module = model.get_submodule(layer["attribute"])
+            reset_stateful(module)
             try:
                 y = first_tensor(module(*(torch.from_numpy(np.ascontiguousarray(g)) for g in given)))
             except Exception as exc:  # noqa: BLE001 - the translation's error is a finding
@@ -368,6 +372,13 @@ class Session:
             "missing": [k for k, p in self.model.named_parameters()
                         if p.requires_grad and id(p) not in held],
         }
+
+
+def reset_stateful(model) -> None:
+    """The translation's stateful RNNs back to zero states (see keras_runner.reset_stateful)."""
+    for module in model.modules():
+        if getattr(module, "stateful", False) is True and callable(getattr(module, "reset_states", None)):
+            module.reset_states()
 
 
 def optimizer_groups(optimizer) -> list[dict]:

@@ -722,54 +722,87 @@ def keras_rnn_init(rnn, forget_bias=False):
                 nn.init.ones_(p[rnn.hidden_size:2 * rnn.hidden_size])
 
 
-class KerasLSTM(nn.LSTM):
+class KerasStatefulRNN:
+    """Keras' stateful=True: each batch starts from the states the previous batch ended with
+    (kept without their gradient history, as Keras keeps them in variables) until reset_states()."""
+
+    def _initial(self, initial_state):
+        if initial_state or not self.stateful or self.keras_states is None:
+            return initial_state
+        return self.keras_states
+
+    def _keep(self, states):
+        if self.stateful:
+            self.keras_states = [s.detach() for s in states]
+
+    def reset_states(self):
+        self.keras_states = None  # the next batch starts from zeros
+
+
+def reset_states(model):
+    """Keras 2's model.reset_states(): every stateful layer starts again from zeros."""
+    for module in model.modules():
+        if isinstance(module, KerasStatefulRNN):
+            module.reset_states()
+
+
+class KerasLSTM(KerasStatefulRNN, nn.LSTM):
     """Keras' LSTM: batch first, one bias per gate, the last step unless return_sequences; with
     return_state also the final h and c, and Keras' initial_state tensors after the input."""
 
     def __init__(self, input_size, units, bias=True, return_sequences=False, bidirectional=False,
-                 merge_mode="concat", return_state=False):
+                 merge_mode="concat", return_state=False, stateful=False):
         super().__init__(input_size, units, bias=bias, batch_first=True, bidirectional=bidirectional)
         self.return_sequences, self.merge_mode, self.return_state = return_sequences, merge_mode, return_state
+        self.stateful, self.keras_states = stateful, None
         keras_rnn_init(self, forget_bias=True)
         if bias:
             single_bias(self)
 
     def forward(self, x, *initial_state):
+        initial_state = self._initial(initial_state)
         out, (h, c) = super().forward(x, torch_rnn_state(initial_state, 2) if initial_state else None)
         y = keras_recurrent_output(self, out, h)
+        self._keep(keras_rnn_states((h, c)))
         return (y, *keras_rnn_states((h, c))) if self.return_state else y
 
 
-class KerasGRU(nn.GRU):
+class KerasGRU(KerasStatefulRNN, nn.GRU):
     """Keras' GRU (reset_after=True): batch first, the last step unless return_sequences."""
 
     def __init__(self, input_size, units, bias=True, return_sequences=False, bidirectional=False,
-                 merge_mode="concat", return_state=False):
+                 merge_mode="concat", return_state=False, stateful=False):
         super().__init__(input_size, units, bias=bias, batch_first=True, bidirectional=bidirectional)
         self.return_sequences, self.merge_mode, self.return_state = return_sequences, merge_mode, return_state
+        self.stateful, self.keras_states = stateful, None
         keras_rnn_init(self)
 
     def forward(self, x, *initial_state):
+        initial_state = self._initial(initial_state)
         out, h = super().forward(x, torch_rnn_state(initial_state, 1) if initial_state else None)
         y = keras_recurrent_output(self, out, h)
+        self._keep(keras_rnn_states((h,)))
         return (y, *keras_rnn_states((h,))) if self.return_state else y
 
 
-class KerasSimpleRNN(nn.RNN):
+class KerasSimpleRNN(KerasStatefulRNN, nn.RNN):
     """Keras' SimpleRNN: batch first, one bias, the last step unless return_sequences."""
 
     def __init__(self, input_size, units, nonlinearity="tanh", bias=True, return_sequences=False,
-                 bidirectional=False, merge_mode="concat", return_state=False):
+                 bidirectional=False, merge_mode="concat", return_state=False, stateful=False):
         super().__init__(input_size, units, nonlinearity=nonlinearity, bias=bias, batch_first=True,
                          bidirectional=bidirectional)
         self.return_sequences, self.merge_mode, self.return_state = return_sequences, merge_mode, return_state
+        self.stateful, self.keras_states = stateful, None
         keras_rnn_init(self)
         if bias:
             single_bias(self)
 
     def forward(self, x, *initial_state):
+        initial_state = self._initial(initial_state)
         out, h = super().forward(x, torch_rnn_state(initial_state, 1) if initial_state else None)
         y = keras_recurrent_output(self, out, h)
+        self._keep(keras_rnn_states((h,)))
         return (y, *keras_rnn_states((h,))) if self.return_state else y
 
 
