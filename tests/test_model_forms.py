@@ -291,3 +291,29 @@ def test_layer_objects_named_in_a_sequential_list() -> None:
     refused = translate_source(src + "print(dense.units)\n")
     assert any("`dense` is also used outside the model's layer list" in d.message
                for d in refused.diagnostics)
+
+
+def test_keras_model_attributes_the_module_lacks_are_reported() -> None:
+    """`model.layers[1].kernel`, `model.input_shape`: reading them from the translated module would
+    fail at run time, so each is a TODO with its position; the translation's own attributes and
+    method calls are not."""
+    src = ("import keras\nmodel = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])\n"
+           "model.compile(loss='mse', optimizer='sgd')\n"
+           "print(model.layers[0].kernel)\nprint(model.input_shape)\n"
+           "print(model.optimizer, model.stop_training)\nmodel.summary()\n")
+    result = translate_source(src)
+    found = sorted((d.line, d.rule) for d in result.diagnostics if d.severity == "todo")
+    assert found == [(4, "unsupported-attribute"), (5, "unsupported-attribute")], found
+    assert "`model.layers` (a Keras model attribute) has no rule" in result.diagnostics[0].message
+
+
+def test_tf_linspace_becomes_numpys_as_a_tensor() -> None:
+    import numpy as np
+    import tensorflow as tf
+    import torch
+
+    result = translate_source("import tensorflow as tf\nx = tf.linspace(-2.0, 3.5, 12)\n")
+    assert result.todos == 0
+    line = next(x for x in result.code.splitlines() if x.startswith("x = "))
+    ours = eval(line[4:], {"torch": torch, "np": np})
+    np.testing.assert_allclose(ours.numpy(), tf.linspace(-2.0, 3.5, 12).numpy(), rtol=1e-6)

@@ -914,6 +914,11 @@ class Analyzer(cst.CSTVisitor):
                 self.summaries.add(id(source))
 
 
+#: Attributes of a translated model a script may read: what the translation sets on it (and
+#: Keras has under the same name and meaning), and nn.Module's own.
+MODEL_ATTRIBUTES = frozenset({"optimizer", "loss_fn", "metrics", "stop_training", "training",
+                              "keras_name", "keras_layers", "learner"})
+
 # arguments every Keras optimizer takes that no torch optimizer does: see with_keras_options
 OPTIMIZER_OPTIONS = ("decay", "clipnorm", "clipvalue", "global_clipnorm")
 
@@ -1961,12 +1966,14 @@ class CallRewriter(cst.CSTTransformer):
     def __init__(self, t: Translator):
         self.t = t
         self.reasons: list[str] = []
+        self.callees: set[int] = set()  # id() of the functions called: a method call is not a read
 
     def todo(self, node: cst.CSTNode, rule: str, message: str) -> None:
         self.t.diag(node, TODO, rule, message)
         self.reasons.append(message)
 
     def visit_Call(self, node: cst.Call) -> bool:
+        self.callees.add(id(node.func))
         return array_pipeline(node, self.t.names) is None  # a whole pipeline is rewritten on leaving
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
@@ -2221,8 +2228,17 @@ class CallRewriter(cst.CSTTransformer):
         return expr
 
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.BaseExpression:
-        key = self.t.names.resolve(original_node)
-        utility = self.t.rules.utilities.get(key or "")
+        t = self.t
+        value = original_node.value
+        if isinstance(value, cst.Name) and value.value in t.an.model_vars and not t._failed_var(value.value) \
+                and id(original_node) not in self.callees and original_node.attr.value not in MODEL_ATTRIBUTES \
+                and value.value not in t.an.function_nodes:
+            # `model.layers[1].kernel`, `model.input_shape`: a Keras attribute the module lacks
+            self.todo(original_node, "unsupported-attribute",
+                      f"`{value.value}.{original_node.attr.value}` (a Keras model attribute) has no rule")
+            return updated_node
+        key = t.names.resolve(original_node)
+        utility = t.rules.utilities.get(key or "")
         if utility is not None and utility.get("attribute"):
             return self._utility(utility, updated_node)
         return updated_node
