@@ -132,3 +132,19 @@ def test_an_adapted_object_used_only_in_a_list_or_never_adapted() -> None:
     refused = translate_source("import keras\nm = keras.Sequential([keras.Input((3,)), "
                                "keras.layers.Normalization(), keras.layers.Dense(1)])\n")
     assert refused.todos == 1 and "adapt" in refused.diagnostics[0].message
+
+
+def test_parity_compares_the_adapted_statistics_before_loading_them() -> None:
+    """Parity loads Keras' weights into the translation, but an adapted mean and variance are
+    first compared with what the translation computed itself: a sample variance fails."""
+    from pathlib import Path
+
+    from translator.parity.check import ParityOptions, run_parity
+
+    case = Path(__file__).resolve().parent / "parity_layers" / "normalization_adapt.py"
+    result = translate_source(case.read_text(), filename=str(case))
+    planted = result.code.replace("np.var(batches[0], axis=reduce)", "np.var(batches[0], axis=reduce, ddof=1)")
+    assert planted != result.code
+    outcome = run_parity(case, planted, result.models, ParityOptions())
+    assert outcome.verdict.status == "fail"
+    assert "variance as the translation computes it" in outcome.verdict.message

@@ -650,7 +650,7 @@ def adapted_weights(made: cst.Call | None, shape: Shape | None) -> tuple:
     if shape is None or value not in (-1, None):
         return ()
     target = [1] * len(shape) + ([-1] if value == -1 else [1])
-    steps = (("reshape", tuple(target)),)
+    steps = (("reshape", tuple(target)), ("computed", True))
     return (("mean", "mean", None, steps), ("variance", "variance", None, steps), ("count", "", None, ()))
 
 

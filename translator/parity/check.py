@@ -250,6 +250,7 @@ def _write_torch_plan(io: Path, plan: Plan, info: ModelInfo | None, keras_meta: 
         "mode": mode,
         "layers": layers if plan.by_name else [],
         "by_name": [link.torch_key for link in plan.links] if plan.by_name else [],
+        "compare_before": [link.torch_key for link in plan.links if plan.by_name and link.computed],
         "order": order,
         "output_fold": fold,
         "probes": [p for p, _ in PROBES],
@@ -397,6 +398,13 @@ def _layer_rows(keras_model, keras_arrays, torch_meta, torch_arrays, plan: Plan,
                 called = True
                 diff = compare_arrays(keras_arrays.get(f"p/{probe}/in/{i}"), t_in, tol)
                 checks.append(check_of(f"its input inside forward() on the {label}", diff))
+        for link in links:
+            if link.layer == i and link.computed and link.torch_key:  # adapted: both sides compute it
+                theirs = link.to_torch(keras_arrays[f"w/{link.layer}/{link.weight}"])
+                ours = torch_arrays.get(f"before/{link.torch_key}")
+                what = f"{link.keras_name} as the translation computes it"
+                checks.append(Check(what, FAILED, message="not computed before training") if ours is None
+                              else check_of(what, compare_arrays(theirs, ours, tol)))
         if probed and not called and not errors.get("data/model"):
             notes.append(f"`{lm.attribute}` ({kl['name']}) is never called by the model's forward()")
         rows.append(LayerRow(kl["name"], kl["class"], lm.attribute, tuple(checks)))

@@ -109,6 +109,11 @@ class WeightLink:
     permute: tuple[int, ...] | None
     steps: tuple[tuple[str, object], ...] = ()  # rules.WEIGHT_OPS, applied before the permutation
 
+    @property
+    def computed(self) -> bool:
+        """A value both sides compute from the data (Normalization's adapted statistics)."""
+        return any(op == "computed" for op, _ in self.steps)
+
     def to_torch(self, a: np.ndarray) -> np.ndarray:
         a = apply_steps(a, self.steps)
         return np.ascontiguousarray(np.transpose(a, self.permute)) if self.permute else a
@@ -125,6 +130,8 @@ def apply_steps(a: np.ndarray, steps: tuple[tuple[str, object], ...]) -> np.ndar
             a = np.concatenate([blocks[int(i)] for i in arg], axis=-1)  # type: ignore[union-attr]
         elif op == "reshape":
             a = a.reshape(tuple(int(d) for d in arg))  # type: ignore[union-attr]
+        elif op == "computed":
+            pass  # the translation computes this value itself (adapt): compared before loading
         else:
             raise ValueError(f"unknown weight step {op!r}")
     return a

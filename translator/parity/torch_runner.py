@@ -238,6 +238,8 @@ class Session:
                 errors.append([key, (f"shape {tuple(target.shape)} in PyTorch, {value.shape} "
                                      "from Keras after the recipe")])
                 continue
+            if key in self.plan.get("compare_before", ()):  # what the translation computed itself
+                self.arrays[f"before/{key}"] = target.detach().cpu().numpy().copy()
             target.data.copy_(torch.from_numpy(np.ascontiguousarray(value)).to(target.dtype))
             loaded.add(key)
         failed = {key for key, _ in errors}
