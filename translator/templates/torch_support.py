@@ -726,13 +726,13 @@ class KerasStatefulRNN:
     """Keras' stateful=True: each batch starts from the states the previous batch ended with
     (kept without their gradient history, as Keras keeps them in variables) until reset_states()."""
 
-    def _initial(self, initial_state):
-        if initial_state or not self.stateful or self.keras_states is None:
+    def _initial(self, x, initial_state):
+        if initial_state or not self.stateful or self.keras_states is None or not len(x):
             return initial_state
         return self.keras_states
 
-    def _keep(self, states):
-        if self.stateful:
+    def _keep(self, x, states):
+        if self.stateful and len(x):  # an empty batch (fastai's empty validation set) hands nothing on
             self.keras_states = [s.detach() for s in states]
 
     def reset_states(self):
@@ -760,10 +760,10 @@ class KerasLSTM(KerasStatefulRNN, nn.LSTM):
             single_bias(self)
 
     def forward(self, x, *initial_state):
-        initial_state = self._initial(initial_state)
+        initial_state = self._initial(x, initial_state)
         out, (h, c) = super().forward(x, torch_rnn_state(initial_state, 2) if initial_state else None)
         y = keras_recurrent_output(self, out, h)
-        self._keep(keras_rnn_states((h, c)))
+        self._keep(x, keras_rnn_states((h, c)))
         return (y, *keras_rnn_states((h, c))) if self.return_state else y
 
 
@@ -778,10 +778,10 @@ class KerasGRU(KerasStatefulRNN, nn.GRU):
         keras_rnn_init(self)
 
     def forward(self, x, *initial_state):
-        initial_state = self._initial(initial_state)
+        initial_state = self._initial(x, initial_state)
         out, h = super().forward(x, torch_rnn_state(initial_state, 1) if initial_state else None)
         y = keras_recurrent_output(self, out, h)
-        self._keep(keras_rnn_states((h,)))
+        self._keep(x, keras_rnn_states((h,)))
         return (y, *keras_rnn_states((h,))) if self.return_state else y
 
 
@@ -799,10 +799,10 @@ class KerasSimpleRNN(KerasStatefulRNN, nn.RNN):
             single_bias(self)
 
     def forward(self, x, *initial_state):
-        initial_state = self._initial(initial_state)
+        initial_state = self._initial(x, initial_state)
         out, h = super().forward(x, torch_rnn_state(initial_state, 1) if initial_state else None)
         y = keras_recurrent_output(self, out, h)
-        self._keep(keras_rnn_states((h,)))
+        self._keep(x, keras_rnn_states((h,)))
         return (y, *keras_rnn_states((h,))) if self.return_state else y
 
 
