@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,14 +13,40 @@ from . import files
 from .api import TARGETS
 from .config import Config, ConfigError, load_config
 from .report import TODO, Stats, summary_line, to_json
-from .rules import load_rules
-from .workflow import Progress, progress_enabled, translate_many
 
 EXIT_OK, EXIT_TODO, EXIT_ERROR = 0, 1, 2
 SUFFIXES = (".py", ".ipynb")
+OPTIONAL_COMMANDS = ("parity", "weights")  # in translator.parity, imported only when asked for
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """The command group; `parity` and `weights` (absent when translator.parity cannot be imported)
+    are imported when they are run or listed, never to translate."""
+
+    _optional_loaded = False
+
+    def _load_optional(self) -> None:
+        if self._optional_loaded:
+            return
+        self._optional_loaded = True
+        try:
+            from .parity.command import parity_command, weights_command
+        except ImportError:
+            return
+        self.add_command(parity_command, "parity")
+        self.add_command(weights_command, "weights")
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in OPTIONAL_COMMANDS:
+            self._load_optional()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_optional()
+        return super().list_commands(ctx)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="keras2torch")
 def cli() -> None:
     """Translate Keras training scripts into standalone PyTorch scripts, and prove them equal."""
@@ -156,6 +181,8 @@ def translate(sources: tuple[str, ...], output: Path | None, target: str | None,
     be translated at all. With --twins, --check or --diff: 0 every output up to date, 1 an output
     was (or would be) written, 2 an error.
     """
+    from .workflow import Progress, progress_enabled, translate_many
+
     config = _config(sources, pyproject)
     target = _target(target, config)
     twins = twins or ((check or diff) and output is None)
@@ -278,6 +305,8 @@ def check_command(sources: tuple[str, ...], target: str | None, pyproject: Path 
     directories are searched; nothing is written. Exit status: 0 all translatable, 1 a TODO, 2 an
     error.
     """
+    from .workflow import translate_many
+
     config = _config(sources, pyproject)
     target = _target(target, config)
     issues: list[files.WalkIssue] = []
@@ -306,6 +335,8 @@ def check_command(sources: tuple[str, ...], target: str | None, pyproject: Path 
 @click.option("--markdown", is_flag=True, help="Print the Markdown coverage table for the README.")
 def rules_command(markdown: bool) -> None:
     """Print the supported Keras API and what each item becomes."""
+    from .rules import load_rules
+
     r = load_rules()
     rows: list[tuple[str, str, str]] = []
     for name, m in sorted(r.layers.items()):
@@ -350,18 +381,6 @@ def rules_command(markdown: bool) -> None:
             click.echo(f"{kind:<10} {keras:<{width}}  ->  {torch}")
 
 
-def _register_optional() -> None:
-    try:
-        from .parity.command import parity_command, weights_command
-    except ImportError:
-        return
-    cli.add_command(parity_command, "parity")
-    cli.add_command(weights_command, "weights")
-
-
-_register_optional()
-
-
 def main(argv: list[str] | None = None) -> int:
     """Runs the CLI and returns its exit status instead of exiting (for tests and embedding)."""
     try:
@@ -375,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
         exc.show()
         return EXIT_ERROR
     except Exception as exc:  # noqa: BLE001 - an internal error is reported, never shown as a traceback
+        import traceback
+
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if "translator" in f.filename]
         where = ""
         if frames:  # the innermost frame of ours: what a bug report needs beside the input

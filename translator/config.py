@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
@@ -95,6 +94,8 @@ def load_config(paths: list[Path] | tuple[Path, ...] = (), pyproject: Path | Non
     found = pyproject if pyproject is not None else find_pyproject(list(paths))
     if found is None:
         return Config(root=Path.cwd())
+    import tomllib
+
     try:
         with open(found, "rb") as f:
             data = tomllib.load(f)

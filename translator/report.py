@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 
 ERROR, WARNING, NOTE, TODO = "error", "warning", "note", "todo"
@@ -46,6 +45,8 @@ def summary_line(files: int, stats: Stats) -> str:
 
 
 def to_json(files: list[dict], stats: Stats, exit_code: int) -> str:
+    import json
+
     return json.dumps({
         "files": files,
         "summary": {**asdict(stats), "conversion_rate": round(stats.rate, 4), "exit_code": exit_code},

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+from .files import cached
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 REQUIRED = "<required>"
@@ -150,7 +151,34 @@ def no_equivalent_reason(key: str | None) -> str | None:
     return None
 
 
+def _table_names() -> list[str]:
+    """The tables load_rules and no_equivalent read (ops.toml and parity.toml are read elsewhere)."""
+    fixed = ["names.toml", "activations.toml", "optimizers.toml", "callbacks.toml", "losses.toml",
+             "metrics.toml", "no_equivalent.toml"]
+    globbed = [p.name for pattern in ("layers*.toml", "utilities*.toml") for p in sorted(RULES_DIR.glob(pattern))]
+    return fixed + globbed
+
+
+def _parse_tables(names: list[str], contents: list[bytes]) -> dict[str, dict]:
+    import tomllib
+
+    return {name: tomllib.loads(data.decode()) for name, data in zip(names, contents, strict=True)}
+
+
+@functools.cache
+def _tables() -> dict[str, dict]:
+    """The parsed rule tables by file name, from the cache of parsed tables when none changed."""
+    names = _table_names()
+    return cached("rules", [RULES_DIR / n for n in names] + [Path(__file__)],
+                  lambda contents: _parse_tables(names, contents[:-1]))
+
+
 def _load(name: str) -> dict:
+    tables = _tables()
+    if name in tables:
+        return tables[name]
+    import tomllib
+
     with open(RULES_DIR / name, "rb") as f:
         return tomllib.load(f)
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import libcst as cst
 
+from .files import cached
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
@@ -16,9 +18,10 @@ class _Lazy(dict):
     The template files are scanned with `ast` (fast); each top-level statement keeps its source
     text, with the comments and blank lines before it, until it is first used."""
 
-    def __init__(self, texts: dict[str, str]):
+    def __init__(self, texts: dict[str, str], uses: dict[str, list[str]] | None = None):
         super().__init__(dict.fromkeys(texts))
         self.texts = texts
+        self.uses = uses if uses is not None else {}  # definition -> the names it mentions
 
     def __getitem__(self, name: str) -> cst.BaseStatement:
         stmt = super().__getitem__(name)
@@ -47,15 +50,19 @@ def _statements(text: str):
         start = end
 
 
-@functools.cache
-def _definitions(target: str) -> tuple[dict[str, cst.BaseStatement], dict[str, cst.BaseStatement]]:
+def _scan(contents: list[bytes]) -> tuple[dict[str, str], dict[str, str], dict[str, list[str]]]:
+    """Each template file's definitions and imports by name, as source text (with `ast`), and the
+    names each definition mentions (`_names_in_text` of its text)."""
     import ast
 
     texts: dict[str, str] = {}
     imports: dict[str, str] = {}
-    # torch_support.py first, then its topic files (torch_support_images.py, ...)
-    for path in sorted(TEMPLATES.glob(f"{target}_support*.py"), key=lambda p: (len(p.stem), p.stem)):
-        for node, source in _statements(path.read_text(encoding="utf-8")):
+    uses: dict[str, list[str]] = {}
+    for data in contents:
+        text = data.decode("utf-8")
+        if "\r" in text:  # as a file read in text mode: universal newlines
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        for node, source in _statements(text):
             name = None
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 name = node.name
@@ -65,11 +72,21 @@ def _definitions(target: str) -> tuple[dict[str, cst.BaseStatement], dict[str, c
                 if name in texts:
                     raise ValueError(f"support definition {name} is defined twice")
                 texts[name] = source
+                uses[name] = sorted(_names_in(node))
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
                 for alias in node.names:
                     imports[(alias.asname or alias.name).split(".")[0]] = source
-    parsed_imports = {name: cst.parse_module(src).body[0] for name, src in imports.items()}
-    return _Lazy(texts), parsed_imports
+    return texts, imports, uses
+
+
+@functools.cache
+def _definitions(target: str) -> tuple[dict[str, cst.BaseStatement], dict[str, cst.BaseStatement]]:
+    # torch_support.py first, then its topic files (torch_support_images.py, ...)
+    paths = sorted(TEMPLATES.glob(f"{target}_support*.py"), key=lambda p: (len(p.stem), p.stem))
+    # the scan is cached on disk (keyed by the templates and this file): ast need not read them
+    texts, imports, uses = cached(f"support-{target}", [*paths, Path(__file__)],
+                                  lambda contents: _scan(contents[:-1]))
+    return _Lazy(texts, uses), _Lazy(imports)
 
 
 @functools.cache
@@ -80,7 +97,8 @@ def _merged(target: str) -> tuple[dict[str, cst.BaseStatement], dict[str, cst.Ba
     own, own_imports = _definitions(target)
     base, base_imports = _definitions("torch")
     texts = {**own.texts, **{k: v for k, v in base.texts.items() if k not in own.texts}}  # type: ignore[attr-defined]
-    return _Lazy(texts), {**base_imports, **own_imports}
+    uses = {**base.uses, **own.uses}  # type: ignore[attr-defined]
+    return _Lazy(texts, uses), _Lazy({**base_imports.texts, **own_imports.texts})  # type: ignore[attr-defined]
 
 
 def _names_in_text(text: str) -> set[str]:
@@ -89,8 +107,15 @@ def _names_in_text(text: str) -> set[str]:
     a dot). A test checks it against a libcst reading of every template definition."""
     import ast
 
+    return _names_in(ast.parse(text))
+
+
+def _names_in(tree) -> set[str]:
+    """The names an `ast` tree mentions, as `_names_in_text` reads them."""
+    import ast
+
     names: set[str] = set()
-    for node in ast.walk(ast.parse(text)):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             names.add(node.id)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -114,8 +139,8 @@ def _names_in_text(text: str) -> set[str]:
 
 @functools.cache
 def _uses(target: str, name: str) -> frozenset[str]:
-    """The names one support definition reads (computed once per process, from its text)."""
-    return frozenset(_names_in_text(_merged(target)[0].texts[name]))  # type: ignore[attr-defined]
+    """The names one support definition reads (read with its template file, and cached)."""
+    return frozenset(_merged(target)[0].uses[name])  # type: ignore[attr-defined]
 
 
 @functools.cache
