@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import math
 import re
-import tomllib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -93,6 +92,8 @@ class OpTable:
 def load_ops() -> OpTable:
     """Reads and validates rules/ops.toml once per process."""
     with open(RULES_DIR / "ops.toml", "rb") as f:
+        import tomllib
+
         raw = tomllib.load(f)
     calls: dict[str, OpRule] = {}
     rules = []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -94,6 +93,8 @@ def translate_many(paths: Sequence[Path | None], target: str, jobs: int = 1,
             yield outcome
         return
     workers = min(jobs, len(args), os.cpu_count() or 1) or 1
+    from concurrent.futures import ProcessPoolExecutor  # only with -j above 1: it costs an import
+
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for outcome in pool.map(_work, args, chunksize=1):
             if progress:
