@@ -214,10 +214,13 @@ def trained(tmp_path_factory) -> Path:
     script = folder / "train.py"
     script.write_text((CASES / "mlp_keras.py").read_text() + (
         "model.save('trained.keras')\n"
-        "model.save_weights('trained.weights.h5')\n"
-        "np.save('kernel.npy', model.layers[0].get_weights()[0])\n"))
-    subprocess.run([sys.executable, str(script)], cwd=folder, check=True, capture_output=True,
-                   timeout=300)
+        "model.save_weights('trained.weights.h5')\n"))
+    # the reference kernel is read by a script of its own: `model.layers` has no translation
+    (folder / "kernel.py").write_text(
+        "import keras\nimport numpy as np\n"
+        "np.save('kernel.npy', keras.models.load_model('trained.keras').layers[0].get_weights()[0])\n")
+    for name in ("train.py", "kernel.py"):
+        subprocess.run([sys.executable, name], cwd=folder, check=True, capture_output=True, timeout=300)
     return folder
 
 
