@@ -148,3 +148,18 @@ def test_parity_compares_the_adapted_statistics_before_loading_them() -> None:
     outcome = run_parity(case, planted, result.models, ParityOptions())
     assert outcome.verdict.status == "fail"
     assert "variance as the translation computes it" in outcome.verdict.message
+
+
+def test_a_module_level_object_read_by_a_building_function() -> None:
+    """The building function names the module-level object itself (no parameter): the class
+    reads that same global, as Keras' model holds that same layer."""
+    src = ("import keras\nimport numpy as np\nfrom keras import layers\n"
+           "normalizer = layers.Normalization()\nnormalizer.adapt(np.ones((4, 3)))\n"
+           "def build():\n    m = keras.Sequential([keras.Input((3,)), normalizer, layers.Dense(1)])\n    return m\n"
+           "model = build()\n")
+    result = translate_source(src)
+    assert result.todos == 0, [d.render() for d in result.diagnostics]
+    assert "self.normalization = normalizer" in result.code and "normalizer = Normalization()" in result.code
+    namespace: dict = {}
+    exec(compile(result.code, "translated.py", "exec"), namespace)  # noqa: S102 - the translation under test
+    assert namespace["model"].normalization is namespace["normalizer"]

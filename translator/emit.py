@@ -1063,8 +1063,8 @@ class Translator(cst.CSTTransformer):
         """`name` in c's layer list is a standalone layer object, or a parameter of c's building
         function that every call of the function gives one of the same class (the Keras
         regression tutorial's `build_and_compile_model(normalizer)`); recorded in self.objects."""
-        made = self.an.layer_objects.get((c.function, name))
-        if made is not None:
+        made = self.an.layer_objects.get((c.function, name)) or self.an.layer_objects.get((None, name))
+        if made is not None:  # made where the model is, or at module level (a global the class reads)
             if id(made) not in self.standalone:
                 return False
             self.objects[name] = (self._layer_class(made), made)
