@@ -99,19 +99,24 @@ def pool_padding(ctx: LayerContext) -> list[tuple[str, cst.BaseExpression]]:
     strides_value = ctx.value("strides")
     strides = kernel if strides_value is None else int_tuple(strides_value, len(sizes))
     pads = _tf_same_pads(sizes, kernel, strides)
+    average = "Avg" in ctx.target
     extra: list[tuple[str, cst.BaseExpression]] = []
+    torch_out = [math.ceil((n - k) / s) + 1 for n, k, s in zip(sizes, kernel, strides, strict=True)]
     if all(b == a for b, a in pads):
         if any(b for b, _ in pads):
             extra.append(("padding", expr(repr(tuple(b for b, _ in pads)))))
-    elif all(b == 0 for b, _ in pads):
+    elif all(b == 0 for b, _ in pads) and torch_out == [math.ceil(n / s) for n, s in zip(sizes, strides, strict=True)]:
         # only trailing padding: a ceil-mode window that runs past the edge is the same
-        torch_out = [math.ceil((n - k) / s) + 1 for n, k, s in zip(sizes, kernel, strides, strict=True)]
-        if torch_out != [math.ceil(n / s) for n, s in zip(sizes, strides, strict=True)]:
-            raise Unsupported("this 'same' pooling has no torch equivalent")
         extra.append(("ceil_mode", expr("True")))
+    elif average:
+        # TensorFlow pads one side more: pad explicitly, and divide by the real cells per window
+        ctx.target = "KerasAvgPoolSame"
+        return [("pad", expr(_torch_pad_tuple(pads)))]
     else:
-        raise Unsupported("asymmetric 'same' pooling has no torch equivalent")
-    if "Avg" in ctx.target:
+        # TensorFlow pads one side more: padded cells never win a max, as in Keras
+        ctx.prefix.append(expr(f"nn.ConstantPad{len(sizes)}d({_torch_pad_tuple(pads)}, float('-inf'))"))
+        return []
+    if average:
         extra.append(("count_include_pad", expr("False")))  # Keras excludes padded cells
     return extra
 
@@ -504,7 +509,7 @@ def time_distributed(ctx: LayerContext) -> cst.BaseExpression:
     step = tuple(ctx.in_shape[1:])
     inner = LayerContext(args=args, in_shape=step, target=rule.torch, resolve=ctx.resolve)
     call_args, positional = map_args(rule, inner, rule.positional)
-    parts: list[cst.BaseExpression] = [*inner.prefix, _call_expr(rule.torch, call_args, positional)]
+    parts: list[cst.BaseExpression] = [*inner.prefix, _call_expr(inner.target, call_args, positional)]
     act = inner.value("activation") if "activation" in args else None
     if act:
         from .rules import load_rules

@@ -480,7 +480,7 @@ class SequentialBuilder:
         elif rule.torch:
             try:
                 args, positional = map_args(rule, ctx, rule.positional)
-                func = rule.torch
+                func = ctx.target  # an argument hook may name a support module instead
             except Unsupported as exc:
                 if str(exc) != "lazy":
                     raise

@@ -3,6 +3,7 @@ the TensorBoard, CSVLogger and LearningRateScheduler callbacks."""
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .torch_support import keras_cache_path, read_npz
@@ -333,3 +334,18 @@ class KerasReLU(nn.Module):
         if self.max_value is not None:
             y = torch.clamp(y, 0.0, self.max_value)
         return y - self.negative_slope * below if self.negative_slope else y
+
+
+class KerasAvgPoolSame(nn.Module):
+    """Keras' average pooling with padding='same' where TensorFlow pads one side more than the
+    other: the input is padded explicitly and each window's sum is divided by its real cells."""
+
+    def __init__(self, kernel_size, stride=None, pad=()):
+        super().__init__()
+        self.kernel_size, self.stride, self.pad = kernel_size, stride or kernel_size, tuple(pad)
+
+    def forward(self, x):
+        pool = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[len(self.pad) // 2 - 1]
+        cells = F.pad(torch.ones_like(x[:1, :1]), self.pad)
+        return pool(F.pad(x, self.pad), self.kernel_size, self.stride) / pool(cells, self.kernel_size, self.stride)
+
