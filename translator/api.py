@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from . import fastai_target, support
+from . import fastai_target, support, walk
 from .emit import Analyzer, Translator, make_diagnostics
 from .ir import ModelInfo
 from .names import FRAMEWORK_ROOTS, NameTable, module_name
@@ -78,7 +78,7 @@ def _translate_source(source: str, target: str, filename: str) -> Result:
     rules = load_rules()
     names = NameTable(rules)
     analysis = Analyzer(rules, names)
-    module.visit(analysis)
+    walk.visit(module, analysis)
     if not names.uses_framework():
         return Result(code=source, uses_keras=False)
     translator = Translator(rules, names, analysis, filename, target)

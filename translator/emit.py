@@ -11,7 +11,7 @@ import libcst as cst
 from libcst.helpers import parse_template_expression
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from . import fastai_target, flow, graph, subclass, support
+from . import fastai_target, flow, graph, subclass, support, walk
 from .hooks import LayerContext, Unsupported
 from .ir import ModelInfo
 from .model import BASE_ARGS, LayerError, ModelBuild, SequentialBuilder, bind, map_args, snake_case
@@ -270,7 +270,7 @@ class Analyzer(cst.CSTVisitor):
             def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
                 return False
 
-        block.visit(Finder())
+        walk.visit(block, Finder())
         return found
 
     def _enter(self, block: cst.CSTNode, reason: str) -> None:
@@ -305,7 +305,7 @@ class Analyzer(cst.CSTVisitor):
             for mapping in bindings:  # unrolled: the body once per value of the loop variable
                 copy = flow.substitute(node.body, mapping)
                 self._remember_copy(copy, node.body)
-                copy.visit(self)
+                walk.visit(copy, self)
             self.unrolled.add(id(node))
             self.flow[-1].append(None)
             return False
@@ -727,7 +727,7 @@ class Analyzer(cst.CSTVisitor):
         for param, n in tensors.items():
             self.nodes[(scope, param)] = n
         try:
-            body.visit(self)
+            walk.visit(body, self)
         finally:
             self.functions.pop()
             self.inlining.pop()
@@ -2333,18 +2333,6 @@ def _same_node(a: cst.CSTNode, b: cst.CSTNode) -> bool:
     return a.deep_equals(b)
 
 
-class _NameCollector(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.names: set[str] = set()
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.names.add(node.value)
-
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        node.value.visit(self)
-        return False
-
-
 def _assigned_names(func: cst.FunctionDef) -> set[str]:
     """Names a function body binds by plain assignment or a for loop."""
     found: set[str] = set()
@@ -2358,14 +2346,12 @@ def _assigned_names(func: cst.FunctionDef) -> set[str]:
             if isinstance(node.target, cst.Name):
                 found.add(node.target.value)
 
-    func.body.visit(V())
+    walk.visit(func.body, V())
     return found
 
 
 def _names_used(node: cst.CSTNode) -> set[str]:
-    v = _NameCollector()
-    node.visit(v)
-    return v.names
+    return walk.names_used(node)
 
 
 class _FrameworkRefs(cst.CSTVisitor):
@@ -2387,7 +2373,7 @@ class _FrameworkRefs(cst.CSTVisitor):
 
 def _framework_refs(stmt: cst.CSTNode, names: NameTable) -> list[cst.CSTNode]:
     v = _FrameworkRefs(names)
-    stmt.visit(v)
+    walk.visit(stmt, v)
     return v.found
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from . import walk
 from .shapes import literal
 
 #: the most iterations a loop is unrolled over
@@ -188,12 +189,12 @@ def reads_names(node: cst.CSTNode) -> set[str]:
             found.add(n.value)
 
         def visit_Attribute(self, n: cst.Attribute) -> bool:
-            n.value.visit(self)
+            walk.visit(n.value, self)
             return False
 
         def visit_Arg(self, n: cst.Arg) -> bool:
-            n.value.visit(self)
+            walk.visit(n.value, self)
             return False
 
-    node.visit(Reader())
+    walk.visit(node, Reader())
     return found

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.helpers import parse_template_expression
 
+from . import walk
 from .shapes import Shape, crop_amounts, int_tuple, literal, zero_pad_amounts
 
 
@@ -699,7 +700,7 @@ def _framework_calls(node: cst.CSTNode, resolve) -> str:
             if not found and key.split(".")[0] in ("keras", "tensorflow"):
                 found.append(code(call.func))
 
-    node.visit(Find())
+    walk.visit(node, Find())
     return found[0] if found else ""
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 import libcst as cst
 from libcst.helpers import parse_template_expression
 
-from . import hooks, support
+from . import hooks, support, walk
 from .hooks import LayerContext, Unsupported
 from .ir import CHANNELS_FIRST, CHANNELS_LAST, LayerMap, ModelInfo
 from .model import LayerError, ModelBuild, SequentialBuilder, bind, snake_case
@@ -575,7 +575,7 @@ def _assigned(node: cst.CSTNode) -> set[str]:
         def visit_For(self, n: cst.For) -> None:
             found.update(_target_names(n.target))
 
-    node.visit(V())
+    walk.visit(node, V())
     return found
 
 
@@ -597,10 +597,10 @@ def _names_in(node: cst.CSTNode) -> set[str]:
             found.add(n.value)
 
         def visit_Attribute(self, n: cst.Attribute) -> bool:
-            n.value.visit(self)
+            walk.visit(n.value, self)
             return False
 
-    node.visit(V())
+    walk.visit(node, V())
     return found
 
 
@@ -776,7 +776,7 @@ class ClassWriter:
                 if _self_attr(n.iter) in lists and isinstance(n.target, cst.Name):
                     found.add(n.target.value)
 
-        node.visit(V())
+        walk.visit(node, V())
         return found
 
     def _list_module(self, group: LayerList) -> cst.BaseExpression:
@@ -1259,13 +1259,13 @@ class ClassWriter:
                     found.append(n)
 
             def visit_Arg(self, n: cst.Arg) -> bool:
-                n.value.visit(self)
+                walk.visit(n.value, self)
                 return False
 
             def visit_Param(self, n: cst.Param) -> bool:
                 return False
 
-        node.visit(V())
+        walk.visit(node, V())
         return found
 
 
@@ -1449,7 +1449,7 @@ class Forward:
             def visit_IndentedBlock(self, node: cst.IndentedBlock) -> bool:
                 return False
 
-        stmt.visit(V())
+        walk.visit(stmt, V())
 
     def _needs_first(self, slot: Slot, shape) -> bool:
         return slot.layout == "first" and not (_known_rank(shape) and len(shape) < 2)
@@ -1578,8 +1578,8 @@ class Forward:
         problems = rewriter.problems + [Problem(n, "untranslated", f"`{code(n)}` has no rule")
                                         for n in self._head_refs(head)]
         finder = _OwnBlocks()
-        for child in stmt.children:
-            child.visit(finder)
+        for child in walk.children(stmt):
+            walk.visit(child, finder)
         blocks = {}
         for b in finder.blocks:
             branches.append(dict(shapes))

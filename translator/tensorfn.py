@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import libcst as cst
 
+from . import walk
 from .subclass import load_ops, op_expression
 
 
@@ -78,10 +79,10 @@ def elementwise(fn: cst.Lambda, resolve: Callable) -> bool:
                 positional = [a for a in node.args if a.keyword is None]
                 ok = ok and rule is not None and rule.shape == "same" and len(node.args) == len(positional)
                 for a in node.args:
-                    a.value.visit(self)
+                    walk.visit(a.value, self)
                 return False
             ok = False
             return False
 
-    fn.body.visit(Check())
+    walk.visit(fn.body, Check())
     return ok

@@ -1,0 +1,128 @@
+"""translator/walk.py reads libcst trees without rebuilding them: it must meet the nodes in the
+order libcst's own visitors do, and leave out only trivia (whitespace, comments, punctuation)."""
+
+from pathlib import Path
+
+import libcst as cst
+import pytest
+
+from translator import walk
+
+ROOT = Path(__file__).resolve().parent.parent
+
+EVERY_FORM = '''
+import keras as k, numpy as np
+from keras.layers import Dense as D, Conv2D
+@decorator(1, key=2)
+@other
+def f(a, /, b: int = 1, *args, c, d=k.layers.Dense(2), **kw) -> "T":
+    """doc"""
+    global g
+    x = D(4)(a) if b else k.layers.Dense(units=3, name=f"d{b!r:>4}")(a)
+    y: int = lambda q, *, r=2: q + r
+    try:
+        z = [i * 2 for i in range(3) if i for j in range(i)]
+    except (ValueError, TypeError) as exc:
+        raise RuntimeError("no") from exc
+    else:
+        del x[1:2:3], y
+    finally:
+        assert a, "msg"
+    with open("p") as fh, open("q"):
+        w = {key: value for key, value in kw.items()}
+    while (n := len(args)) > 0:
+        yield n
+        await n
+    match a:
+        case [1, *rest] if rest:
+            return {"k": v, **kw}
+        case Point(x=0, y=yy) | {"a": 1, **others} as bound:
+            return -a ** 2 @ b
+        case _:
+            return not a and b or c < d <= 3
+class C(Base, metaclass=Meta):
+    attr: int
+    async def m(self, *, k=None):
+        async for i in s:
+            async with t as u:
+                self.v += i
+type Alias = list[int]
+'''
+
+
+def _sources():
+    yield "every_form", EVERY_FORM
+    for path in sorted(ROOT.glob("fixtures/*/input.py")) + sorted((ROOT / "translator" / "templates").glob("*.py")):
+        yield path.relative_to(ROOT).as_posix(), path.read_text()
+
+
+class _Record(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.events: list[tuple[str, int]] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.events.append(("visit", id(node)))
+        return not isinstance(node, cst.Lambda)  # a visitor that prunes: lambdas' insides are skipped
+
+    def on_leave(self, node: cst.CSTNode) -> None:
+        self.events.append(("leave", id(node)))
+
+
+class _Names(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        node.value.visit(self)
+        return False
+
+
+@pytest.mark.parametrize(("name", "source"), list(_sources()), ids=lambda v: v if len(v) < 60 else "")
+def test_walk_meets_nodes_as_libcst_does(name: str, source: str) -> None:
+    module = cst.parse_module(source)
+    theirs, ours = _Record(), _Record()
+    module.visit(theirs)
+    walk.visit(module, ours)
+    kept = {i for _, i in ours.events}
+    assert [e for e in theirs.events if e[1] in kept] == ours.events
+    # what is left out is trivia: no name, no expression, no statement lies in it
+    left_out = {i for _, i in theirs.events} - kept
+    seen: dict[int, cst.CSTNode] = {}
+
+    class Collect(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            seen[id(node)] = node
+            return True
+
+    module.visit(Collect())
+    trivia = (cst.BaseParenthesizableWhitespace, cst.EmptyLine, cst.TrailingWhitespace, cst.Newline,
+              cst.Comment, cst.Comma, cst.Semicolon, cst.LeftParen, cst.RightParen, cst.LeftSquareBracket,
+              cst.RightSquareBracket, cst.LeftCurlyBrace, cst.RightCurlyBrace, cst.Colon, cst.AssignEqual,
+              cst.Dot, cst.BaseBinaryOp, cst.BaseUnaryOp, cst.BaseBooleanOp, cst.BaseCompOp,
+              cst.BaseAugOp, cst.Asynchronous, cst.ParamSlash, cst.ParamStar, cst.ImportStar)
+    assert all(isinstance(seen[i], trivia) for i in left_out if i in seen), \
+        sorted({type(seen[i]).__name__ for i in left_out if not isinstance(seen[i], trivia)})
+
+
+@pytest.mark.parametrize(("name", "source"), list(_sources()), ids=lambda v: v if len(v) < 60 else "")
+def test_names_used_are_a_visitors_names(name: str, source: str) -> None:
+    module = cst.parse_module(source)
+    expected = _Names()
+    module.visit(expected)
+    assert walk.names_used(module) == expected.names
+    for stmt in module.body:
+        one = _Names()
+        stmt.visit(one)
+        assert walk.names_used(stmt) == one.names
+
+
+def test_preorder_prunes_where_told() -> None:
+    module = cst.parse_module("a = f(b, g(c))\n")
+    every = [n.value for n in walk.preorder(module) if isinstance(n, cst.Name)]
+    assert every == ["a", "f", "b", "g", "c"]
+    pruned = [n.value for n in walk.preorder(module, lambda n: not isinstance(n, cst.Call))
+              if isinstance(n, cst.Name)]
+    assert pruned == ["a"]
