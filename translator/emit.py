@@ -1283,6 +1283,9 @@ class Translator(cst.CSTTransformer):
 
     # -- traversal bookkeeping ---------------------------------------------------------------
     def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, (cst.SimpleStatementLine, cst.BaseExpression)) and not (
+                self.standalone and any(id(n) in self.standalone for n in walk.preorder(node))):
+            return False  # nothing under it is rewritten by this pass (process_block does statements)
         if isinstance(node, cst.BaseCompoundStatement):
             if self.depth == 0:
                 self.top = node

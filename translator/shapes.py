@@ -19,8 +19,39 @@ def code(node: cst.CSTNode) -> str:
     return _EMPTY.code_for_node(node)
 
 
+_CONSTANTS = {"True": True, "False": False, "None": None}
+_NUMBERS = (cst.Integer, cst.Float, cst.Imaginary)
+
+
+class _NotPlain(Exception):
+    """Not a plain literal: printed and read by ast.literal_eval instead."""
+
+
+def _plain_literal(node: cst.BaseExpression):
+    """The value of the literals scripts write most (numbers, strings, True/False/None, and tuples
+    or lists of them), read from the node without printing it."""
+    kind = type(node)
+    if kind in _NUMBERS or kind is cst.SimpleString:
+        return ast.literal_eval(node.value)  # type: ignore[attr-defined]
+    if kind is cst.Name and node.value in _CONSTANTS:  # type: ignore[attr-defined]
+        return _CONSTANTS[node.value]  # type: ignore[attr-defined]
+    if kind is cst.UnaryOperation and type(node.operator) is cst.Minus \
+            and type(node.expression) in _NUMBERS:  # type: ignore[attr-defined]
+        return -ast.literal_eval(node.expression.value)  # type: ignore[attr-defined]
+    if kind is cst.Tuple or kind is cst.List:
+        if any(type(e) is not cst.Element for e in node.elements):  # type: ignore[attr-defined]
+            raise _NotPlain
+        values = [_plain_literal(e.value) for e in node.elements]  # type: ignore[attr-defined]
+        return tuple(values) if kind is cst.Tuple else values
+    raise _NotPlain
+
+
 def literal(node: cst.BaseExpression):
     """The Python value of a literal expression; raises ValueError when it is not one."""
+    try:
+        return _plain_literal(node)
+    except _NotPlain:
+        pass
     try:
         return ast.literal_eval(code(node))
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:

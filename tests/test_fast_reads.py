@@ -1,5 +1,10 @@
-"""translator/walk.py reads libcst trees without rebuilding them: it must meet the nodes in the
-order libcst's own visitors do, and leave out only trivia (whitespace, comments, punctuation)."""
+"""Fast reads of libcst trees must agree with the slow ones they replace.
+
+translator/walk.py reads trees without rebuilding them: it must meet the nodes in the order libcst's
+own visitors do, and leave out only trivia (whitespace, comments, punctuation). shapes.literal reads
+plain literals from the node: it must give what ast.literal_eval gives on the printed code."""
+
+import ast
 
 from pathlib import Path
 
@@ -7,6 +12,7 @@ import libcst as cst
 import pytest
 
 from translator import walk
+from translator.shapes import code, literal
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,3 +132,25 @@ def test_preorder_prunes_where_told() -> None:
     pruned = [n.value for n in walk.preorder(module, lambda n: not isinstance(n, cst.Call))
               if isinstance(n, cst.Name)]
     assert pruned == ["a"]
+
+
+LITERALS = ["1", "-2", "0x10", "1_000", "2.5e-3", "-1.5", "3j", "'a'", "b'x'", "r'\\d'", "'a' 'b'", "True",
+            "None", "(1, 2)", "[1, (2, 3)]", "(1,)", "()", "[]", "x", "(x, 1)", "-x", "not True", "{1: 2}",
+            "{1}", "1+2j", "(-1)", "((1, 2))", "[*a]", "f'x'", "-(1)", "+1", "u'x'", "-True", "[1, -2.0]"]
+
+
+@pytest.mark.parametrize("text", LITERALS)
+def test_literal_reads_what_literal_eval_reads(text: str) -> None:
+    node = cst.parse_expression(text)
+    try:
+        expected = ast.literal_eval(code(node))
+    except ValueError:
+        with pytest.raises(ValueError, match=None) as raised:
+            literal(node)
+        assert str(raised.value) == code(node)
+        return
+    value = literal(node)
+    assert value == expected
+    assert type(value) is type(expected)
+    if isinstance(value, (tuple, list)):
+        assert [type(v) for v in value] == [type(v) for v in expected]
