@@ -5,7 +5,6 @@ own visitors do, and leave out only trivia (whitespace, comments, punctuation). 
 plain literals from the node: it must give what ast.literal_eval gives on the printed code."""
 
 import ast
-
 from pathlib import Path
 
 import libcst as cst
