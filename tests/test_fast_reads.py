@@ -135,7 +135,8 @@ def test_preorder_prunes_where_told() -> None:
 
 LITERALS = ["1", "-2", "0x10", "1_000", "2.5e-3", "-1.5", "3j", "'a'", "b'x'", "r'\\d'", "'a' 'b'", "True",
             "None", "(1, 2)", "[1, (2, 3)]", "(1,)", "()", "[]", "x", "(x, 1)", "-x", "not True", "{1: 2}",
-            "{1}", "1+2j", "(-1)", "((1, 2))", "[*a]", "f'x'", "-(1)", "+1", "u'x'", "-True", "[1, -2.0]"]
+            "{1}", "1+2j", "(-1)", "((1, 2))", "[*a]", "f'x'", "-(1)", "+1", "u'x'", "-True", "[1, -2.0]", "...",
+            "(f(x), 1)", "a.b", "x[1]", "lambda: 1", "[i for i in y]", "1 if a else 2", "a < b", "(yield)"]
 
 
 @pytest.mark.parametrize("text", LITERALS)
@@ -153,3 +154,62 @@ def test_literal_reads_what_literal_eval_reads(text: str) -> None:
     assert type(value) is type(expected)
     if isinstance(value, (tuple, list)):
         assert [type(v) for v in value] == [type(v) for v in expected]
+
+
+TEMPLATES = [
+    ("torch.manual_seed({s})", {"s": "seed + 1"}),
+    ("({a}) * {b}", {"a": "x + 1", "b": "(y)"}),
+    ("{a} + {a}", {"a": "f(x)"}),
+    ("nn.Sequential(nn.Flatten(), nn.Unflatten(1, {t}))", {"t": "(4, 4)"}),
+    ("{f} * self.dense[0].weight.abs().sum()", {"f": "0.01"}),
+    ("[{a}, {b}][-1]", {"a": "lambda v: v", "b": "{'k': [1, 2]}"}),
+    ("{s}[{i}]", {"s": "x.shape", "i": "-1"}),
+]
+
+
+@pytest.mark.parametrize(("template", "values"), TEMPLATES)
+def test_fill_writes_what_libcst_templates_write(template: str, values: dict) -> None:
+    from libcst.helpers import parse_template_expression
+
+    nodes = {k: cst.parse_expression(v) for k, v in values.items()}
+    ours = walk.fill(template, **nodes)
+    theirs = parse_template_expression(template, **nodes)
+    assert code(ours) == code(theirs)
+    assert ours.deep_equals(theirs)
+    copied = [n for n in walk.preorder(ours) if any(n is v for v in nodes.values())]
+    assert copied == []  # values are copied in, as libcst does, never shared
+
+
+def test_fill_refuses_a_value_the_template_does_not_name() -> None:
+    with pytest.raises(ValueError, match="missing a reference"):
+        walk.fill("f({a})", b=cst.Name("x"))
+
+
+POSITION_FORMS = [
+    "# a header comment\n\nimport keras\n\n\nx = 1; y = f(x,\n    2)\n# before\n@dec\n@other(1)\ndef g(a):\n  if a:\n    return a \\\n      + 1\n  s = '''two\nlines'''\n  return s\nclass C: pass\n# footer\n",
+    "import keras\r\nif True:\r\n\tmodel = keras.Sequential([\r\n\t\tkeras.layers.Dense(2),\r\n\t])\r\n",
+    EVERY_FORM,
+]
+
+
+_POSITION_SOURCES = POSITION_FORMS + [s for _, s in list(_sources())[1:12]]
+
+
+@pytest.mark.parametrize("source", _POSITION_SOURCES, ids=[f"source{i}" for i in range(len(_POSITION_SOURCES))])
+def test_positions_by_statement_are_libcst_positions(source: str) -> None:
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    from translator.emit import _positions_by_statement, positions
+
+    module = cst.parse_module(source)
+    nodes = list(walk.preorder(module))[1:]
+    try:
+        ast.parse(source)
+    except SyntaxError:  # newer syntax than this Python's, or await outside async: libcst's positions
+        assert _positions_by_statement(module, {id(n) for n in nodes}, source) is None
+    else:
+        assert _positions_by_statement(module, {id(n) for n in nodes}, source) is not None
+    full = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    expected = {id(n): (full[n].start.line, full[n].start.column + 1) for n in nodes}
+    assert positions(module, nodes, source) == expected
+    assert positions(module, nodes[-3:], source) == {id(n): expected[id(n)] for n in nodes[-3:]}

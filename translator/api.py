@@ -86,7 +86,7 @@ def _translate_source(source: str, target: str, filename: str) -> Result:
     if names.star_modules:
         translator.diag(module.body[0] if module.body else module, "warning", "star-import",
                         "star import of Keras names: names resolved against the known Keras API")
-    diagnostics = make_diagnostics(module, translator.pending, filename)
+    diagnostics = make_diagnostics(module, translator.pending, filename, source)
     keep_framework = any(d.severity == TODO for d in diagnostics)
     new, support_code = _finish_module(new, translator, keep_framework, filename)
     code = new.code

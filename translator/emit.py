@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.helpers import parse_template_expression
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from . import fastai_target, flow, graph, subclass, support, walk
@@ -1764,8 +1764,8 @@ class Translator(cst.CSTTransformer):
             for el in table.elements:  # type: ignore[attr-defined]
                 key = el.key
                 key = cst.SimpleString(repr(f"{name}_{key.evaluated_value}")) if isinstance(key, cst.SimpleString) \
-                    else parse_template_expression(f"{name!r} + '_' + {{k}}", k=key)
-                value_expr = parse_template_expression(f"output_metric({index}, {{m}})", m=el.value)
+                    else walk.fill(f"{name!r} + '_' + {{k}}", k=key)
+                value_expr = walk.fill(f"output_metric({index}, {{m}})", m=el.value)
                 elements.append(cst.DictElement(key, value_expr))
         return cst.Dict(elements)
 
@@ -1892,11 +1892,11 @@ class Translator(cst.CSTTransformer):
         seed = call.args[0].value
         self.imports.add("torch")
         self.stats = self.stats + Stats(calls=1)
-        lines = [_expr_stmt(parse_template_expression("torch.manual_seed({s})", s=seed))]
+        lines = [_expr_stmt(walk.fill("torch.manual_seed({s})", s=seed))]
         if key == "keras.utils.set_random_seed":  # Keras seeds Python's and numpy's generators too
             self.imports.update({"np", "random"})
-            lines.append(_expr_stmt(parse_template_expression("np.random.seed({s})", s=seed)))
-            lines.append(_expr_stmt(parse_template_expression("random.seed({s})", s=seed)))
+            lines.append(_expr_stmt(walk.fill("np.random.seed({s})", s=seed)))
+            lines.append(_expr_stmt(walk.fill("random.seed({s})", s=seed)))
         lines[0] = lines[0].with_changes(leading_lines=stmt.leading_lines)
         lines[-1] = lines[-1].with_changes(trailing_whitespace=stmt.trailing_whitespace)
         return lines
@@ -2111,7 +2111,7 @@ class CallRewriter(cst.CSTTransformer):
         if method == "save" and call.args:
             t.imports.add("torch")
             t.stats = t.stats + Stats(calls=1)
-            return parse_template_expression(
+            return walk.fill(
                 f"torch.save({var}.state_dict(), {{path}})", path=_pt_path(call.args[0].value))
         if method in WEIGHTS_METHODS:
             # The file holds a torch state dict. A literal path's Keras suffix (`.weights.h5`, which
@@ -2132,7 +2132,7 @@ class CallRewriter(cst.CSTTransformer):
             t.stats = t.stats + Stats(calls=1)
             template = f"torch.save({var}.state_dict(), {{path}})" if method == "save_weights" \
                 else f"{var}.load_state_dict(torch.load({{path}}))"
-            return parse_template_expression(template, path=_pt_path(bound["filepath"]))
+            return walk.fill(template, path=_pt_path(bound["filepath"]))
         if method == "reset_states" and not call.args:  # Keras 2: every stateful layer from zeros
             t.support.add("reset_states")
             return cst.Call(cst.Name("reset_states"), [cst.Arg(cst.Name(var))])
@@ -2226,7 +2226,7 @@ class CallRewriter(cst.CSTTransformer):
             for name, default in signature:
                 if name not in args:
                     args[name] = cst.parse_expression(default)
-        expr = parse_template_expression(rule["template"], **args)
+        expr = walk.fill(rule["template"], **args)
         t.imports.update(n for n in ("torch", "np") if n in _names_used(expr))
         return expr
 
@@ -2380,22 +2380,53 @@ def _framework_refs(stmt: cst.CSTNode, names: NameTable) -> list[cst.CSTNode]:
     return v.found
 
 
-def positions(module: cst.Module, nodes: list[cst.CSTNode]) -> dict[int, tuple[int, int]]:
+def positions(module: cst.Module, nodes: list[cst.CSTNode], source: str | None = None) -> dict[int, tuple[int, int]]:
     """Line and column for just the nodes that carry a diagnostic."""
     if not nodes:
         return {}
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    pos = wrapper.resolve(PositionProvider)
-    out = {}
-    for node in nodes:
-        if node in pos:
-            start = pos[node].start
-            out[id(node)] = (start.line, start.column + 1)
+    wanted = {id(n) for n in nodes}
+    where = _positions_by_statement(module, wanted, source) if source is not None else None
+    if where is None:
+        pos = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+        where = {id(n): (pos[n].start.line, pos[n].start.column + 1) for n in nodes if n in pos}
+    return where
+
+
+def _positions_by_statement(module: cst.Module, wanted: set[int], source: str) -> dict[int, tuple[int, int]] | None:
+    """Positions computed over only the top-level statements that hold a wanted node: each is
+    printed alone, and Python's own parser gives the line it starts on. None when the two parsers
+    do not agree on the statements."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    starts: list[int] = []
+    k = 0
+    for stmt in module.body:
+        if k >= len(tree.body):
+            return None
+        first = tree.body[k]
+        starts.append(min([first.lineno] + [d.lineno for d in getattr(first, "decorator_list", [])]))
+        k += len(stmt.body) if isinstance(stmt, cst.SimpleStatementLine) else 1
+    if k != len(tree.body):
+        return None
+    out: dict[int, tuple[int, int]] = {}
+    for stmt, line in zip(module.body, starts, strict=True):
+        found = [n for n in walk.preorder(stmt) if id(n) in wanted]
+        if not found:
+            continue
+        alone = module.with_changes(body=[stmt], header=[], footer=[])
+        pos = MetadataWrapper(alone, unsafe_skip_copy=True).resolve(PositionProvider)
+        decorators = getattr(stmt, "decorators", None)
+        offset = line - pos[decorators[0] if decorators else stmt].start.line
+        for n in found:
+            if n in pos:
+                out[id(n)] = (pos[n].start.line + offset, pos[n].start.column + 1)
     return out
 
 
-def make_diagnostics(module: cst.Module, pending, path: str) -> list[Diagnostic]:
-    where = positions(module, [p[0] for p in pending] + [p[4] for p in pending if p[4] is not None])
+def make_diagnostics(module: cst.Module, pending, path: str, source: str | None = None) -> list[Diagnostic]:
+    where = positions(module, [p[0] for p in pending] + [p[4] for p in pending if p[4] is not None], source)
     diags = []
     for node, severity, rule, message, stmt in pending:
         line, col = where.get(id(node)) or where.get(id(stmt), (1, 1))

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.helpers import parse_template_expression
 
 from . import walk
 from .shapes import Shape, crop_amounts, int_tuple, literal, zero_pad_amounts
@@ -123,7 +122,7 @@ def pool_padding(ctx: LayerContext) -> list[tuple[str, cst.BaseExpression]]:
 
 
 def betas(ctx: LayerContext) -> list[tuple[str, cst.BaseExpression]]:
-    return [("betas", parse_template_expression(
+    return [("betas", walk.fill(
         "({b1}, {b2})", b1=ctx.args["beta_1"], b2=ctx.args["beta_2"]))]
 
 
@@ -134,15 +133,15 @@ def nesterov(ctx: LayerContext) -> list[tuple[str, cst.BaseExpression]]:
         if not literal(momentum):
             return []
     except ValueError:  # momentum is a name: keep Keras' rule at run time
-        return [("nesterov", parse_template_expression("{n} and {m} != 0", n=flag, m=momentum))]
+        return [("nesterov", walk.fill("{n} and {m} != 0", n=flag, m=momentum))]
     return [("nesterov", flag)]
 
 
 def reshape(ctx: LayerContext) -> cst.BaseExpression:
     target = ctx.args["target_shape"]
     if ctx.in_shape is not None and len(ctx.in_shape) == 1:
-        return parse_template_expression("nn.Unflatten(1, {t})", t=target)
-    return parse_template_expression("nn.Sequential(nn.Flatten(), nn.Unflatten(1, {t}))", t=target)
+        return walk.fill("nn.Unflatten(1, {t})", t=target)
+    return walk.fill("nn.Sequential(nn.Flatten(), nn.Unflatten(1, {t}))", t=target)
 
 
 def relu(ctx: LayerContext) -> cst.BaseExpression:
@@ -184,7 +183,7 @@ def batchnorm(ctx: LayerContext) -> cst.BaseExpression:
         args.append("affine=False")
     if channels is None:
         return expr(f"{cls.replace('nn.', 'nn.Lazy')}({', '.join(args)})")
-    return parse_template_expression(
+    return walk.fill(
         f"{cls}({{c}}{', ' if args else ''}{', '.join(args)})", c=_dim(channels))
 
 
@@ -204,7 +203,7 @@ def layernorm(ctx: LayerContext) -> cst.BaseExpression:
         args.append("elementwise_affine=False")
     elif not center:
         args.append("bias=False")
-    return parse_template_expression(
+    return walk.fill(
         f"nn.LayerNorm({{c}}{', ' if args else ''}{', '.join(args)})", c=_dim(ctx.in_shape[-1]))
 
 
@@ -365,7 +364,7 @@ def _recurrent(ctx: LayerContext, keras_class: str, merge_mode: str | None) -> c
         args.append(("stateful", expr("True")))
     if dropout:
         # Keras drops input features with one mask per sequence, shared by every step
-        ctx.prefix.append(parse_template_expression("TimeSharedDropout({p})", p=ctx.args["dropout"]))
+        ctx.prefix.append(walk.fill("TimeSharedDropout({p})", p=ctx.args["dropout"]))
     sequences = ctx.value("return_sequences")
     if sequences:
         args.append(("return_sequences", expr("True")))
@@ -441,7 +440,7 @@ def _recurrent_out_shape(ctx: LayerContext, merge_mode: str | None, sequences: b
         size = literal(units)
         width = 2 * size if merge_mode == "concat" else size
     except ValueError:
-        width = parse_template_expression("2 * {u}", u=units) if merge_mode == "concat" else units
+        width = walk.fill("2 * {u}", u=units) if merge_mode == "concat" else units
     ctx.out_shape = (ctx.in_shape[0], width) if sequences else (width,)
 
 
@@ -594,7 +593,7 @@ def conv_transpose(ctx: LayerContext) -> cst.BaseExpression:
         args += f", output_padding={_one(out_pad)}"
     if not ctx.value("use_bias"):
         args += ", bias=False"
-    module = parse_template_expression(f"{ctx.target}({args})", **values)
+    module = walk.fill(f"{ctx.target}({args})", **values)
     rest = [(a - p, b - p) for (a, b), p in zip(crops, pad, strict=True)]
     if any(r != (0, 0) for r in rest):  # TensorFlow crops the odd cell at the end only
         crop = expr(f"Cropping({', '.join(repr(r) for r in rest)})")
@@ -636,7 +635,7 @@ def depthwise(ctx: LayerContext) -> cst.BaseExpression:
         bias = "" if ctx.value("use_bias") else ", bias=False"
         ctx.weights = (("depthwise_kernel", "0.weight", perm, steps),
                        ("pointwise_kernel", "1.weight", perm, ()), ("bias", "1.bias", None, ()))
-        return parse_template_expression(
+        return walk.fill(
             f"nn.Sequential({conv}({', '.join(args)}, bias=False), "
             f"{conv}({channels * multiplier}, {{f}}, kernel_size=1{bias}))", f=filters)
     if not ctx.value("use_bias"):

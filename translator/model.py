@@ -8,9 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 
 import libcst as cst
-from libcst.helpers import parse_template_expression
 
-from . import hooks
+from . import hooks, walk
 from .hooks import LayerContext, Unsupported
 from .ir import CHANNELS_FIRST, CHANNELS_LAST, LayerMap, ModelInfo
 from .rules import REQUIRED, Mapping, RuleSet
@@ -581,7 +580,7 @@ def _penalties(node: cst.BaseExpression, weight: str, lm: LayerMap, resolve) -> 
         if _same_value(code(factor), "0.0"):
             continue
         op = "abs()" if kw == "l1" else "square()"
-        out.append(parse_template_expression(f"{{f}} * self.{lm.attribute}{parts}.{op}.sum()", f=factor))
+        out.append(walk.fill(f"{{f}} * self.{lm.attribute}{parts}.{op}.sum()", f=factor))
     return out
 
 
@@ -614,8 +613,8 @@ def _opaque_shape(node: cst.BaseExpression, rank: int = 1) -> Shape | None:
     A Dense layer needs only the last axis; a convolution needs every axis of its rank.
     """
     if rank == 1:
-        return (parse_template_expression("{s}[-1]", s=node),)
-    return tuple(parse_template_expression(f"{{s}}[{i}]", s=node) for i in range(rank))
+        return (walk.fill("{s}[-1]", s=node),)
+    return tuple(walk.fill(f"{{s}}[{i}]", s=node) for i in range(rank))
 
 
 def _permute_stmt(rank: int, to_first: bool) -> cst.SimpleStatementLine:

@@ -7,7 +7,8 @@ import math
 from collections.abc import Callable
 
 import libcst as cst
-from libcst.helpers import parse_template_expression
+
+from . import walk
 
 Dim = int | cst.BaseExpression | None  # an int, the user's expression, or unknown
 Shape = tuple[Dim, ...]
@@ -21,6 +22,21 @@ def code(node: cst.CSTNode) -> str:
 
 _CONSTANTS = {"True": True, "False": False, "None": None}
 _NUMBERS = (cst.Integer, cst.Float, cst.Imaginary)
+#: expressions that are never literals, whatever they hold
+_NEVER = (cst.Call, cst.Attribute, cst.Subscript, cst.Lambda, cst.ListComp, cst.SetComp, cst.DictComp,
+          cst.GeneratorExp, cst.IfExp, cst.BooleanOperation, cst.Comparison, cst.Await, cst.Yield,
+          cst.NamedExpr, cst.FormattedString)
+
+
+class NotLiteral(ValueError):
+    """Raised by `literal`; its text, the expression's code, is printed only when asked for."""
+
+    def __init__(self, node: cst.CSTNode):
+        super().__init__()
+        self.node = node
+
+    def __str__(self) -> str:
+        return code(self.node)
 
 
 class _NotPlain(Exception):
@@ -29,12 +45,17 @@ class _NotPlain(Exception):
 
 def _plain_literal(node: cst.BaseExpression):
     """The value of the literals scripts write most (numbers, strings, True/False/None, and tuples
-    or lists of them), read from the node without printing it."""
+    or lists of them), read from the node without printing it; NotLiteral for expressions that
+    cannot be literals (calls, attributes, other names, ...)."""
     kind = type(node)
     if kind in _NUMBERS or kind is cst.SimpleString:
         return ast.literal_eval(node.value)  # type: ignore[attr-defined]
-    if kind is cst.Name and node.value in _CONSTANTS:  # type: ignore[attr-defined]
-        return _CONSTANTS[node.value]  # type: ignore[attr-defined]
+    if kind is cst.Name:
+        if node.value in _CONSTANTS:  # type: ignore[attr-defined]
+            return _CONSTANTS[node.value]  # type: ignore[attr-defined]
+        raise NotLiteral(node)
+    if kind in _NEVER:
+        raise NotLiteral(node)
     if kind is cst.UnaryOperation and type(node.operator) is cst.Minus \
             and type(node.expression) in _NUMBERS:  # type: ignore[attr-defined]
         return -ast.literal_eval(node.expression.value)  # type: ignore[attr-defined]
@@ -50,12 +71,14 @@ def literal(node: cst.BaseExpression):
     """The Python value of a literal expression; raises ValueError when it is not one."""
     try:
         return _plain_literal(node)
+    except NotLiteral:
+        raise NotLiteral(node) from None
     except _NotPlain:
         pass
     try:
         return ast.literal_eval(code(node))
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
-        raise ValueError(code(node)) from exc
+        raise NotLiteral(node) from exc
 
 
 def as_node(dim: Dim) -> cst.BaseExpression:
@@ -88,7 +111,7 @@ def combine(op: str, a: Dim, b: Dim) -> Dim:
     if (op == "+" and a == 0) or (op == "*" and a == 1):
         return b
     template = f"{{a}} {op} {{b}}"
-    return parse_template_expression(template, a=_wrap(as_node(a)), b=_wrap(as_node(b)))
+    return walk.fill(template, a=_wrap(as_node(a)), b=_wrap(as_node(b)))
 
 
 def ceil_div(a: Dim, b: int) -> Dim:

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import libcst as cst
-from libcst.helpers import parse_template_expression
 
 from . import hooks, support, walk
 from .hooks import LayerContext, Unsupported
@@ -149,7 +148,7 @@ def fill(template: str, args: dict[str, cst.BaseExpression]) -> cst.BaseExpressi
             wrap.add(m.group(1))
     used = set(_PLACEHOLDER.findall(template))
     values = {k: parens(v) if k in wrap else v for k, v in args.items() if k in used}
-    return parse_template_expression(template, **values)
+    return walk.fill(template, **values)
 
 
 def _literal_number(node: cst.BaseExpression) -> bool:

@@ -1,4 +1,5 @@
-"""Read-only traversal of libcst trees that builds nothing.
+"""Fast traversal of libcst trees: read-only walks that build nothing, and template filling that
+rebuilds only the path to each placeholder.
 
 A libcst visitor rebuilds every node it passes (each node's children are visited, then a new node
 is constructed and validated), and that is most of what a read-only pass over a script costs.
@@ -12,6 +13,7 @@ import dataclasses
 from collections.abc import Callable, Iterator
 
 import libcst as cst
+from libcst.helpers import parse_template_expression
 
 #: fields that hold only whitespace, comments, brackets and separators
 _TRIVIA = frozenset({
@@ -104,3 +106,36 @@ def visit(root: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
         stack.append((node, True))
         if on_visit(node):
             stack.extend((child, False) for child in reversed(list(children(node))))
+
+
+def fill(template: str, **values: cst.CSTNode) -> cst.BaseExpression:
+    """libcst's `parse_template_expression`, for expression values: `{name}` in the template is
+    replaced by a copy of `values[name]`. Other kinds of values go to libcst's own."""
+    if not all(isinstance(v, cst.BaseExpression) for v in values.values()):
+        return parse_template_expression(template, **values)
+    table: dict[str, cst.BaseExpression] = {}
+    for name, value in values.items():
+        if f"{{{name}}}" not in template:
+            raise ValueError(f'Template string is missing a reference to "{name}" referred to in kwargs')
+        placeholder = f"__keras2torch_template_{name}__"
+        template = template.replace(f"{{{name}}}", placeholder)
+        table[placeholder] = value  # type: ignore[assignment]
+    return _put(cst.parse_expression(template), table)  # type: ignore[return-value]
+
+
+def _put(node: cst.CSTNode, table: dict[str, cst.BaseExpression]) -> cst.CSTNode:
+    if type(node) is cst.Name:
+        value = table.get(node.value)  # type: ignore[attr-defined]
+        return node if value is None else value.deep_clone()
+    changes: dict[str, object] = {}
+    for name in _fields(type(node)):
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            new = _put(value, table)
+            if new is not value:
+                changes[name] = new
+        elif isinstance(value, (list, tuple)) and value:
+            items = [_put(v, table) for v in value]
+            if any(a is not b for a, b in zip(items, value, strict=True)):
+                changes[name] = items
+    return node.with_changes(**changes) if changes else node
