@@ -213,3 +213,23 @@ def test_positions_by_statement_are_libcst_positions(source: str) -> None:
     expected = {id(n): (full[n].start.line, full[n].start.column + 1) for n in nodes}
     assert positions(module, nodes, source) == expected
     assert positions(module, nodes[-3:], source) == {id(n): expected[id(n)] for n in nodes[-3:]}
+
+
+_KERAS_HEAD = ("import numpy as np\nfrom tensorflow import keras\nfrom tensorflow.keras import layers\n"
+               "x = np.zeros((4, 3)); y = np.zeros((4, 1))\n"
+               "model = keras.Sequential([layers.Dense(1, input_shape=(3,))])\n"
+               "model.compile(optimizer='adam', loss='mse')\n")
+
+
+@pytest.mark.parametrize(("tail", "where"), [
+    ("z = keras.ops.foo_bar(x)\n", (7, 5)),
+    ("for v in keras.ops.foo_bar(x):\n    pass\n", (7, 10)),
+    ("print(1); w = keras.utils.frobnicate(x, y)\n", (7, 15)),
+    ("model.fit(x, y, callbacks=[keras.callbacks.TerminateOnNaN(True, 1)])\n", (7, 28)),
+])
+def test_what_is_left_untranslated_is_reported_where_it_is_written(tail: str, where: tuple[int, int]) -> None:
+    """A reference left after a statement was rewritten is reported at its own column in the
+    source, not at the start of its line."""
+    from translator.api import translate_source
+    found = [(d.line, d.col) for d in translate_source(_KERAS_HEAD + tail).diagnostics if d.rule == "untranslated"]
+    assert found == [where]

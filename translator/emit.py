@@ -1920,8 +1920,12 @@ class Translator(cst.CSTTransformer):
         stmt = stmt.with_changes(**{name: done if isinstance(part, Sequence) else done[0]})
         left = [n for p in done for n in _framework_refs(p, self.names)
                 if not (isinstance(n, cst.Name) and n.value in self.support)]
+        where: dict[int, cst.CSTNode] = {}
+        for before, after in zip(parts, done, strict=True):
+            inside = {id(n) for n in walk.preorder(after)}
+            where.update(_in_original([n for n in left if id(n) in inside], before, self.names))
         for node in left:
-            self.diag(node, TODO, "untranslated", f"`{code(node)}` has no rule")
+            self.diag(where.get(id(node), node), TODO, "untranslated", f"`{code(node)}` has no rule")
         reasons = rewriter.reasons + [f"`{code(n)}` has no PyTorch translation yet" for n in left]
         return self._mark(stmt, reasons[0]) if reasons else stmt
 
@@ -1937,6 +1941,7 @@ class Translator(cst.CSTTransformer):
             if used.isdisjoint(self.an.model_vars) and used.isdisjoint(self.names.bindings):
                 return stmt  # no model and no Keras name: nothing to rewrite or report
             rewriter = CallRewriter(self)
+            original = stmt
             stmt = stmt.visit(rewriter)
             if rewriter.reasons:
                 stmt = self._mark(stmt, rewriter.reasons[0])
@@ -1944,11 +1949,13 @@ class Translator(cst.CSTTransformer):
                     if not (isinstance(n, cst.Name) and n.value in self.support)]
             if left:
                 reasons = [no_equivalent_reason(self.names.resolve(node)) for node in left]
+                where = _in_original(left, original, self.names)
                 for node, reason in zip(left, reasons, strict=True):
+                    at = where.get(id(node), node)  # reported where it stands in the source
                     if reason:  # rules/no_equivalent.toml: nothing to translate to, results unchanged
-                        self.diag(node, TODO, "no-equivalent", f"`{code(node)}` has no PyTorch equivalent: {reason}")
+                        self.diag(at, TODO, "no-equivalent", f"`{code(node)}` has no PyTorch equivalent: {reason}")
                     else:
-                        self.diag(node, TODO, "untranslated", f"`{code(node)}` has no rule")
+                        self.diag(at, TODO, "untranslated", f"`{code(node)}` has no rule")
                 stmt = self._mark(stmt, f"`{code(left[0])}` has no PyTorch equivalent: {reasons[0]}" if reasons[0]
                                   else f"`{code(left[0])}` has no PyTorch translation yet")
         return stmt
@@ -2378,6 +2385,21 @@ def _framework_refs(stmt: cst.CSTNode, names: NameTable) -> list[cst.CSTNode]:
     v = _FrameworkRefs(names)
     walk.visit(stmt, v)
     return v.found
+
+
+def _in_original(left: list[cst.CSTNode], original: cst.CSTNode, names: NameTable) -> dict[int, cst.CSTNode]:
+    """The framework references that survived rewriting, matched in order and by their code to
+    the same references in the statement as written, so that each is reported at its own
+    column rather than at the start of a statement that no longer stands in the source."""
+    pool: dict[str, list[cst.CSTNode]] = {}
+    for node in _framework_refs(original, names):
+        pool.setdefault(code(node), []).append(node)
+    out: dict[int, cst.CSTNode] = {}
+    for node in left:
+        same = pool.get(code(node))
+        if same:
+            out[id(node)] = same.pop(0)
+    return out
 
 
 def positions(module: cst.Module, nodes: list[cst.CSTNode], source: str | None = None) -> dict[int, tuple[int, int]]:
