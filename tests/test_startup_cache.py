@@ -164,3 +164,18 @@ def test_parity_commands_are_still_listed_and_run(capsys: pytest.CaptureFixture[
     assert "parity" in listing and "weights" in listing
     assert main(["parity", "--help"]) == 0
     assert "Usage: keras2torch parity" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("fixture", "loaded"), [
+    ("cnn_digits", []),
+    ("activations_mix", []),
+    ("functional_chain", ["translator.graph"]),
+    ("subclass_mlp", ["translator.subclass"]),
+])
+def test_model_forms_load_only_the_code_they_need(fixture: str, loaded: list[str]) -> None:
+    """A Sequential script does not load the functional-graph builder or the subclass writer."""
+    code = ("import sys; from translator.api import translate_source; "
+            f"translate_source(open({str(ROOT / 'fixtures' / fixture / 'input.py')!r}).read()); "
+            "print(sorted(m for m in sys.modules if m in ('translator.graph', 'translator.subclass')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip().splitlines()[-1] == repr(loaded)

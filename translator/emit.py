@@ -7,18 +7,34 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from . import fastai_target, flow, graph, subclass, support, walk
+from . import fastai_target, flow, support, walk
 from .hooks import LayerContext, Unsupported
-from .ir import ModelInfo
+from .ir import MERGE_FUNCTIONS, MERGE_LAYERS, ModelInfo
 from .model import BASE_ARGS, LayerError, ModelBuild, SequentialBuilder, bind, map_args, snake_case
 from .names import NameTable, dotted
 from .report import NOTE, TODO, WARNING, Diagnostic, Stats
 from .rules import REQUIRED, RuleSet, no_equivalent, no_equivalent_reason
 from .shapes import code, literal, shape_from_node
+
+if TYPE_CHECKING:
+    from . import graph, subclass
+
+
+def _graph():
+    """The functional-model builder, loaded only for a script that builds a functional model."""
+    from . import graph
+    return graph
+
+
+def _subclass():
+    """The subclassed-model writer, loaded only for a script that defines classes."""
+    from . import subclass
+    return subclass
 
 SEQUENTIAL = "keras.Sequential"
 MODEL = "keras.Model"
@@ -349,7 +365,7 @@ class Analyzer(cst.CSTVisitor):
         self.flow[-1].pop()
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        subclass.record_class(self, node)
+        _subclass().record_class(self, node)
 
     def visit_Return(self, node: cst.Return) -> None:
         if self.inlining and self.functions and self.functions[-1] == self.inlining[-1]:
@@ -358,7 +374,7 @@ class Analyzer(cst.CSTVisitor):
             return
         if self.functions and isinstance(node.value, cst.Name) and node.value.value in self.var_sources:
             self.model_functions[self.functions[-1]] = self.var_sources[node.value.value]
-        elif self.functions and subclass.model_class_of(self, node.value) is not None:  # `return MyModel()`
+        elif self.functions and self.classes and _subclass().model_class_of(self, node.value) is not None:  # `return MyModel()`
             c = Construction(f"{self.functions[-1]}()", node.value, self.functions[-1])  # type: ignore[arg-type]
             self.class_models.append(c)
             self.model_functions[self.functions[-1]] = c
@@ -500,7 +516,7 @@ class Analyzer(cst.CSTVisitor):
         elif isinstance(value, cst.Call) and isinstance(value.func, cst.Name) and value.func.value in self.model_functions:
             self.model_vars.add(var)
             self.var_sources[var] = self.model_functions[value.func.value]
-        elif subclass.model_class_of(self, value) is not None:  # `model = MyModel(...)`
+        elif self.classes and _subclass().model_class_of(self, value) is not None:  # `model = MyModel(...)`
             c = Construction(var, value, self.functions[-1] if self.functions else None)  # type: ignore[arg-type]
             self.class_models.append(c)
             self.model_vars.add(var)
@@ -526,11 +542,11 @@ class Analyzer(cst.CSTVisitor):
         if None in names or self._runtime_reason() is not None:
             return
         parent = self._node("", value)
-        if parent is None or parent.key in ("input", "@model", "@item", *graph.MERGE_LAYERS) or parent.op:
+        if parent is None or parent.key in ("input", "@model", "@item", *MERGE_LAYERS) or parent.op:
             return
         parent.items = []
         for i, name in enumerate(names):
-            item = graph.Node(name, value, "@item", None, [parent], index=i, seq=parent.seq)  # type: ignore[arg-type]
+            item = _graph().Node(name, value, "@item", None, [parent], index=i, seq=parent.seq)  # type: ignore[arg-type]
             parent.items.append(item)
             self.nodes[(function, name)] = item  # type: ignore[index]
 
@@ -579,7 +595,7 @@ class Analyzer(cst.CSTVisitor):
         if c.dag is not None:  # a graph: its last layer only (Keras orders branches by depth)
             out = c.dag.outputs[0]
             entries = [out.layer] if index == -1 and len(c.dag.outputs) == 1 and not out.op \
-                and out.key not in ("@model", *graph.MERGE_LAYERS) else []
+                and out.key not in ("@model", *MERGE_LAYERS) else []
             index = 0
         elif c.input_call is not None:  # a functional chain: layers[0] is its InputLayer
             entries = [None, *c.layers]
@@ -660,7 +676,7 @@ class Analyzer(cst.CSTVisitor):
                 return None
             left = self._node("", value.left, depth + 1)
             right = self._node("", value.right, depth + 1) if left is not None else None
-            return None if right is None else graph.Node(var, value, key, cst.Call(cst.Name(key)), [left, right],
+            return None if right is None else _graph().Node(var, value, key, cst.Call(cst.Name(key)), [left, right],
                                                          op=True)
         if not isinstance(value, cst.Call):
             return None
@@ -673,7 +689,7 @@ class Analyzer(cst.CSTVisitor):
             if parent is None:
                 return None
             layer = cst.Call(cst.Name("Activation"), [cst.Arg(cst.SimpleString(repr(name)))])
-            return graph.Node(var, value, "Activation", layer, [parent], op=True)
+            return _graph().Node(var, value, "Activation", layer, [parent], op=True)
         if func_key in CONCAT_FUNCTIONS and positional and value.args[0] is positional[0]:
             parents = self._node_list(positional[0].value, depth)
             if parents is None:
@@ -686,14 +702,14 @@ class Analyzer(cst.CSTVisitor):
             if not axis and default is None:
                 return None
             args = [cst.Arg(axis[0] if axis else flow.value_node(default), keyword=cst.Name("axis"))]
-            return graph.Node(var, value, "Concatenate", cst.Call(cst.Name("Concatenate"), args), parents, op=True)
+            return _graph().Node(var, value, "Concatenate", cst.Call(cst.Name("Concatenate"), args), parents, op=True)
         if not isinstance(value.func, cst.Name) or not value.args:
             return None
         callee = value.func.value
         if callee in self.var_sources and (function, callee) not in self.nodes and len(value.args) == 1 \
                 and positional:  # a model used as a layer
             parent = self._node("", positional[0].value, depth + 1)
-            return None if parent is None else graph.Node(var, value, "@model", None, [parent], shared=callee)
+            return None if parent is None else _graph().Node(var, value, "@model", None, [parent], shared=callee)
         fn = self.function_nodes.get(callee)
         if fn is None or callee in self.inlining or callee in self.functions or not flow.pure_helper(fn):
             return None
@@ -750,17 +766,17 @@ class Analyzer(cst.CSTVisitor):
         if not isinstance(value, cst.Call):
             return None
         if _is_call_to(value, self.names, INPUT_KEYS - {"keras.layers.InputLayer"}):
-            return graph.Node(var, value, "input", input_call=value)
+            return _graph().Node(var, value, "input", input_call=value)
         func_key = self.names.resolve(value.func) or ""
         merge_fn = func_key.rsplit(".", 1)[-1] if func_key.startswith("keras.layers.") else ""
-        if merge_fn in graph.MERGE_FUNCTIONS:  # layers.concatenate([a, b], axis=-1)
+        if merge_fn in MERGE_FUNCTIONS:  # layers.concatenate([a, b], axis=-1)
             if not value.args or value.args[0].keyword or value.args[0].star:
                 return None
             parents = self._node_list(value.args[0].value, depth)
             if parents is None:
                 return None
-            layer = cst.Call(cst.Name(graph.MERGE_FUNCTIONS[merge_fn]), args=list(value.args[1:]))
-            return graph.Node(var, value, graph.MERGE_FUNCTIONS[merge_fn], layer, parents)
+            layer = cst.Call(cst.Name(MERGE_FUNCTIONS[merge_fn]), args=list(value.args[1:]))
+            return _graph().Node(var, value, MERGE_FUNCTIONS[merge_fn], layer, parents)
         states = [a for a in value.args[1:] if a.keyword is not None and a.keyword.value == "initial_state"]
         if len(value.args) != 1 + len(states) or value.args[0].keyword or value.args[0].star:
             return None
@@ -775,7 +791,7 @@ class Analyzer(cst.CSTVisitor):
         if key is None:
             return None
         cls = key.rsplit(".", 1)[-1]
-        if cls in graph.MERGE_LAYERS:
+        if cls in MERGE_LAYERS:
             parents = self._node_list(value.args[0].value, depth)
         else:
             parent = self._node("", value.args[0].value, depth + 1)
@@ -784,7 +800,7 @@ class Analyzer(cst.CSTVisitor):
         initial = self._list_nodes(states[0].value, statements) if states and parents is not None else []
         if parents is None or initial is None:
             return None
-        return graph.Node(var, value, cls, layer_call, parents + initial, shared=shared, states=len(initial),
+        return _graph().Node(var, value, cls, layer_call, parents + initial, shared=shared, states=len(initial),
                           statements=statements)
 
     def _node_list(self, value: cst.BaseExpression, depth: int) -> list[graph.Node] | None:
@@ -827,12 +843,12 @@ class Analyzer(cst.CSTVisitor):
             self.graph_failures.append((call, "a functional model whose inputs are not keras.Input tensors"))
             return None
         try:
-            order = graph.topological(outputs, inputs)
+            order = _graph().topological(outputs, inputs)
         except Unsupported as exc:
             self.graph_failures.append((call, str(exc)))
             return None
         c = Construction(var, call, function, input_call=inputs[0].input_call)
-        c.dag = graph.Graph(inputs, outputs, order)
+        c.dag = _graph().Graph(inputs, outputs, order)
         used_objects = {n.shared for n in order if n.shared and n.key != "@model" and not n.inlined}
         c.graph = [(n.var, self.origins.get(id(n.value), n.value)) for n in order  # type: ignore[misc]
                    if n.var and n.value is not None and not n.inlined]
@@ -954,7 +970,8 @@ class Translator(cst.CSTTransformer):
         self.current_stmt: cst.BaseStatement | None = None
         self.instantiated: set[int] = set()
         self.origins: dict[int, cst.CSTNode] = {}  # id(renamed layer call) -> the source's node
-        subclass.prepare(self)  # the script's own model/layer classes, usable in the models below
+        if self.an.classes:
+            _subclass().prepare(self)  # the script's own model/layer classes, usable in the models below
         self.standalone = self._standalone_objects()  # id() of layer objects made beside models
         self.objects: dict[str, tuple[str, cst.Call | None]] = {}  # SequentialBuilder.objects
         self._prepare_models()
@@ -1009,8 +1026,8 @@ class Translator(cst.CSTTransformer):
                 continue
             el = self._layer_object(c, el) or el  # `normalizer = layers.X(...)`, then [normalizer, ...]
             key = self.names.resolve(el.func) if isinstance(el, cst.Call) else None
-            if key is None and isinstance(el, cst.Call):
-                key = subclass.layer_key(self, el)  # one of the script's own layer classes
+            if key is None and isinstance(el, cst.Call) and self.an.classes:
+                key = _subclass().layer_key(self, el)  # one of the script's own layer classes
             if key is None and isinstance(el, cst.Call):
                 key = self.names.resolve_star(el.func, {f"keras.layers.{k}" for k in self.rules.layers}
                                               | INPUT_KEYS)
@@ -1142,9 +1159,9 @@ class Translator(cst.CSTTransformer):
         for node in dag.order:
             if node.key == "@model" and node.shared not in self.submodels:
                 raise LayerError(f"model `{node.shared}` is used as a layer but is not translated", node.value)
-            if node.key not in ("input", "@model", "@item", *graph.MERGE_LAYERS) and node.key not in self.rules.layers:
+            if node.key not in ("input", "@model", "@item", *MERGE_LAYERS) and node.key not in self.rules.layers:
                 raise LayerError(f"layer `{node.key}` has no rule", node.layer or node.value)
-        build = graph.GraphBuilder(builder, self.names.resolve, self.dead_nodes).build(
+        build = _graph().GraphBuilder(builder, self.names.resolve, self.dead_nodes).build(
             c.variable, cls, keras_name, dag, input_info, fold,
             f"The Keras functional model {where}; it takes input as Keras does.",
             id(c) in self.an.summaries)
@@ -1348,10 +1365,10 @@ class Translator(cst.CSTTransformer):
         return self.an.name_reads[name] - 1 == len(sites) and all(id(n) in built for n in sites)
 
     def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return subclass.visit_class(self, node)  # a keras.Model/Layer subclass is rewritten whole
+        return _subclass().visit_class(self, node)  # a keras.Model/Layer subclass is rewritten whole
 
     def leave_ClassDef(self, original_node: cst.ClassDef, updated_node: cst.ClassDef) -> cst.BaseStatement:
-        return subclass.leave_class(self, original_node, updated_node)
+        return _subclass().leave_class(self, original_node, updated_node)
 
     def leave_IndentedBlock(self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock):
         self._remember_origins(original_node.body, updated_node.body)
@@ -2146,7 +2163,7 @@ class CallRewriter(cst.CSTTransformer):
         if method == "count_params" and not call.args:
             return cst.parse_expression(f"sum(p.numel() for p in {var}.parameters())")
         if method == "build" and len(call.args) == 1 and not call.args[0].star:
-            return subclass.build_call(t, var, call)  # sizes the layers that wait for a first batch
+            return _subclass().build_call(t, var, call)  # sizes the layers that wait for a first batch
         reason = no_equivalent()[1].get(method)
         if reason is not None:
             self.todo(orig, "no-equivalent", f"`{var}.{method}()` has no PyTorch equivalent: {reason['reason']}")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from .hooks import MASK_READERS, Unsupported
-from .ir import CHANNELS_FIRST, CHANNELS_LAST, LayerMap, ModelInfo
+from .ir import CHANNELS_FIRST, CHANNELS_LAST, MERGE_ARGS, MERGE_LAYERS, LayerMap, ModelInfo
 from .model import (
     LayerError,
     ModelBuild,
@@ -21,14 +21,6 @@ from .model import (
     with_regularization,
 )
 from .shapes import Shape, code, literal
-
-#: Keras merge layers -> the op of the `Merge` support module.
-MERGE_LAYERS = {"Add": "add", "Subtract": "subtract", "Multiply": "multiply", "Average": "average",
-                "Maximum": "maximum", "Minimum": "minimum", "Concatenate": "concatenate", "Dot": "dot"}
-#: the keyword arguments each merge layer takes (besides `name`); the first may be positional
-MERGE_ARGS = {"Concatenate": ("axis",), "Dot": ("axes", "normalize")}
-#: Keras' function forms (`layers.concatenate([a, b])`) -> their layer class.
-MERGE_FUNCTIONS = {name.lower(): name for name in MERGE_LAYERS}
 
 
 @dataclass(eq=False)

@@ -8,6 +8,14 @@ from dataclasses import dataclass, field
 CHANNELS_LAST = "channels_last"  # as Keras holds it: (N, ..., C)
 CHANNELS_FIRST = "channels_first"  # as torch convolves it: (N, C, ...)
 
+#: Keras merge layers -> the op of the `Merge` support module.
+MERGE_LAYERS = {"Add": "add", "Subtract": "subtract", "Multiply": "multiply", "Average": "average",
+                "Maximum": "maximum", "Minimum": "minimum", "Concatenate": "concatenate", "Dot": "dot"}
+#: the keyword arguments each merge layer takes (besides `name`); the first may be positional
+MERGE_ARGS = {"Concatenate": ("axis",), "Dot": ("axes", "normalize")}
+#: Keras' function forms (`layers.concatenate([a, b])`) -> their layer class.
+MERGE_FUNCTIONS = {name.lower(): name for name in MERGE_LAYERS}
+
 
 @dataclass(frozen=True)
 class LayerMap:
