@@ -148,7 +148,7 @@ def test_subclassed_model_becomes_a_module_trained_like_sequential() -> None:
     assert "super().__init__()\n" in code and 'name="my_model"' not in code
     assert "def forward(self, x):" in code and "def call" not in code
     # the first size comes from the first batch; the next follows from the first layer's units
-    assert "self.dense1 = nn.Sequential(nn.LazyLinear(hidden_dim), nn.ReLU())" in code
+    assert "self.dense1 = nn.Sequential(nn.LazyLinear(hidden_dim), nn.ReLU(inplace=True))" in code
     assert "self.dense2 = nn.Linear(hidden_dim, output_dim)" in code
     assert "if self.training:\n            x = self.dropout(x)\n" in code
     assert "model.optimizer = torch.optim.Adam(model.parameters(), eps=1e-07)" in code
@@ -373,7 +373,7 @@ model.compile(optimizer="sgd", loss="mse")
     result = translate_source(src)
     assert result.todos == 0, [d.render() for d in result.diagnostics]
     code = result.code
-    assert "self.blocks = nn.ModuleList([nn.Sequential(nn.LazyLinear(8), nn.ReLU()) for _ in range(3)])" in code
+    assert "self.blocks = nn.ModuleList([nn.Sequential(nn.LazyLinear(8), nn.ReLU(inplace=True)) for _ in range(3)])" in code
     assert "self.pair = nn.ModuleList([nn.LazyLinear(4), nn.Dropout()])" in code
     assert "x = block(x)\n" in code and "return self.pair[1](self.pair[0](x))" in code
     assert "model.optimizer = torch.optim.SGD(model.parameters(), lr=0.01)" in code

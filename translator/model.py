@@ -386,7 +386,7 @@ class SequentialBuilder:
             except ValueError:  # a module-level constant (`num_classes = 10`) counts as its value
                 values[arg_name] = self.constants.get(node.value, node) if isinstance(node, cst.Name) else node
         try:
-            modules = self._modules(rule, ctx, folded, act_module)
+            modules = self._modules(rule, ctx, folded, act_module, act_name)
         except (Unsupported, ValueError, TypeError) as exc:  # also wrong-typed arguments
             raise LayerError(f"{keras_class}: {exc}", call) from None
         try:
@@ -469,7 +469,7 @@ class SequentialBuilder:
         return out
 
     def _modules(self, rule: Mapping, ctx: LayerContext, folded: str | None,
-                 act_module: str) -> tuple[cst.BaseExpression, str]:
+                 act_module: str, act_name: str = "") -> tuple[cst.BaseExpression, str]:
         parts: list[cst.BaseExpression] = []
         main: cst.BaseExpression | None = None
         if rule.hook:
@@ -498,6 +498,9 @@ class SequentialBuilder:
         if main is not None:
             parts.append(main)
         if act_module and not folded:
+            if act_name in self.rules.in_place and isinstance(main, cst.Call) \
+                    and code(main.func).startswith(("nn.Linear", "nn.Conv", "nn.LazyLinear", "nn.LazyConv")):
+                act_module = self.rules.in_place[act_name]  # over the layer's own fresh output
             parts.append(cst.parse_expression(act_module))
         if not parts:
             return cst.parse_expression("nn.Identity()"), ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 
 from .files import cached
@@ -100,6 +101,8 @@ class RuleSet:
     losses: dict[str, LossRule]  # by every accepted name
     metrics: dict[str, MetricRule]  # by compile string, and keras.metrics.X for classes and functions
     utilities: dict[str, dict]  # canonical key of a helper function or attribute -> its entry
+    # activations/in_place: an activation's form right after a Dense or convolution in its nn.Sequential
+    in_place: dict[str, str] = dataclass_field(default_factory=dict)
 
     def canonical(self, dotted: str) -> str:
         """Folds a dotted import path to its canonical Keras key."""
@@ -288,6 +291,7 @@ def load_rules() -> RuleSet:
         keywords=names["keywords"],
         activations=acts["activation"],
         folds=acts["fold"],
+        in_place=acts.get("in_place", {}),
         layers=layers,
         optimizers=optimizers,
         callbacks=callbacks,
