@@ -202,3 +202,18 @@ def test_support_dependencies_read_with_ast_are_what_libcst_sees() -> None:
             assert support._names_in_text(text) == _names_used(cst.parse_module(text)), (target, name)
             checked += 1
     assert checked > 300
+
+
+def test_relu_runs_in_place_only_over_a_dense_or_convolution_output() -> None:
+    """`activation='relu'` on a Dense or convolution may overwrite that layer's own fresh output;
+    a ReLU layer of its own reads a tensor another layer produced, and keeps it."""
+    from translator.api import translate_source
+    src = ("from tensorflow import keras\nfrom tensorflow.keras import layers\n"
+           "model = keras.Sequential([keras.Input((8, 8, 3)), layers.Conv2D(4, 3, activation='relu'),\n"
+           "    layers.BatchNormalization(), layers.Activation('relu'), layers.Flatten(),\n"
+           "    layers.Dense(16, activation='relu'), layers.Dense(16, activation='tanh'), layers.ReLU()])\n")
+    lines = {line.strip() for line in translate_source(src).code.splitlines()}
+    assert "self.conv2d = nn.Sequential(nn.Conv2d(3, 4, kernel_size=3), nn.ReLU(inplace=True))" in lines
+    assert "self.dense = nn.Sequential(nn.Linear(144, 16), nn.ReLU(inplace=True))" in lines
+    assert "self.dense_1 = nn.Sequential(nn.Linear(16, 16), nn.Tanh())" in lines
+    assert {"self.activation = nn.ReLU()", "self.re_lu = nn.ReLU()"} <= lines
