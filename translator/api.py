@@ -229,7 +229,9 @@ def _sorted_imports(block: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
         if isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
             names = sorted(small.names, key=_alias_order)
             names = [n.with_changes(comma=cst.MaybeSentinel.DEFAULT) for n in names]
-            stmt = stmt.with_changes(body=[small.with_changes(names=names, lpar=None, rpar=None)])  # type: ignore[union-attr]
+            space = small.whitespace_after_import if small.whitespace_after_import.value else cst.SimpleWhitespace(" ")
+            stmt = stmt.with_changes(body=[small.with_changes(  # `import(a, b)` -> `import a, b`
+                names=names, lpar=None, rpar=None, whitespace_after_import=space)])  # type: ignore[union-attr]
         lead = [cst.EmptyLine()] if previous is not None and key[0] != previous else []
         out.append(stmt.with_changes(leading_lines=lead))
         previous = key[0]
