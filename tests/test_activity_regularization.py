@@ -22,7 +22,7 @@ def test_the_regularizer_follows_the_activation_and_joins_the_loss() -> None:
                         "layers.ActivityRegularization(l1=0.1), layers.Dense(1)")
     assert result.todos == 0, [d.render() for d in result.diagnostics]
     code = result.code
-    assert "self.dense = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), KerasActivityRegularization(l2=0.01))" in code
+    assert "self.dense = nn.Sequential(nn.Linear(4, 3), nn.ReLU(inplace=True), KerasActivityRegularization(l2=0.01))" in code
     assert "self.activity_regularization = KerasActivityRegularization(l1=0.1)" in code
     assert "return self.dense[2].penalty + self.activity_regularization.penalty" in code
     assert "model.loss_fn = with_regularization(model, mean_squared_error)" in code
