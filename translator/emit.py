@@ -1935,12 +1935,13 @@ class Translator(cst.CSTTransformer):
         rewriter = CallRewriter(self)
         done = [p.visit(rewriter) for p in parts]
         stmt = stmt.with_changes(**{name: done if isinstance(part, Sequence) else done[0]})
-        left = [n for p in done for n in _framework_refs(p, self.names)
-                if not (isinstance(n, cst.Name) and n.value in self.support)]
+        left: list[cst.CSTNode] = []
         where: dict[int, cst.CSTNode] = {}
         for before, after in zip(parts, done, strict=True):
-            inside = {id(n) for n in walk.preorder(after)}
-            where.update(_in_original([n for n in left if id(n) in inside], before, self.names))
+            found = [n for n in _framework_refs(after, self.names)
+                     if not (isinstance(n, cst.Name) and n.value in self.support)]
+            left += found
+            where.update(_in_original(found, before, self.names))
         for node in left:
             self.diag(where.get(id(node), node), TODO, "untranslated", f"`{code(node)}` has no rule")
         reasons = rewriter.reasons + [f"`{code(n)}` has no PyTorch translation yet" for n in left]

@@ -469,7 +469,7 @@ class SequentialBuilder:
         return out
 
     def _modules(self, rule: Mapping, ctx: LayerContext, folded: str | None,
-                 act_module: str, act_name: str = "") -> tuple[cst.BaseExpression, str]:
+                 act_module: str, act_name: str) -> tuple[cst.BaseExpression, str]:
         parts: list[cst.BaseExpression] = []
         main: cst.BaseExpression | None = None
         if rule.hook:
@@ -499,7 +499,7 @@ class SequentialBuilder:
             parts.append(main)
         if act_module and not folded:
             if act_name in self.rules.in_place and isinstance(main, cst.Call) \
-                    and code(main.func).startswith(("nn.Linear", "nn.Conv", "nn.LazyLinear", "nn.LazyConv")):
+                    and code(main.func).startswith(self.rules.in_place_after):
                 act_module = self.rules.in_place[act_name]  # over the layer's own fresh output
             parts.append(cst.parse_expression(act_module))
         if not parts:

@@ -101,8 +101,9 @@ class RuleSet:
     losses: dict[str, LossRule]  # by every accepted name
     metrics: dict[str, MetricRule]  # by compile string, and keras.metrics.X for classes and functions
     utilities: dict[str, dict]  # canonical key of a helper function or attribute -> its entry
-    # activations/in_place: an activation's form right after a Dense or convolution in its nn.Sequential
+    # activations/in_place: an activation's form right after the torch modules named in `in_place_after`
     in_place: dict[str, str] = dataclass_field(default_factory=dict)
+    in_place_after: tuple[str, ...] = ()
 
     def canonical(self, dotted: str) -> str:
         """Folds a dotted import path to its canonical Keras key."""
@@ -291,7 +292,8 @@ def load_rules() -> RuleSet:
         keywords=names["keywords"],
         activations=acts["activation"],
         folds=acts["fold"],
-        in_place=acts.get("in_place", {}),
+        in_place=acts.get("in_place", {}).get("form", {}),
+        in_place_after=tuple(acts.get("in_place", {}).get("after", ())),
         layers=layers,
         optimizers=optimizers,
         callbacks=callbacks,
